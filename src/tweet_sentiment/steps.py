@@ -1,0 +1,112 @@
+"""The four pipeline steps as plain functions of primitive arguments.
+
+Each ``components/<step>.py`` calls exactly one of these. Keeping the argument lists flat
+(str, int, float, bool and paths) lets the same function be called from a KFP component,
+from a test, or from a Python shell, with nothing in between.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tweet_sentiment.data import PreprocessConfig, preprocess, read_stats
+from tweet_sentiment.evaluation import ConfusionMatrixSink, EvaluateConfig, MetricsSink, evaluate, write_json
+from tweet_sentiment.registry import register_model
+from tweet_sentiment.training import TrainConfig, train
+
+
+def run_preprocess(
+    source: str,
+    output_dir: str,
+    *,
+    hub_config: str = "sentiment",
+    eval_split: str = "test",
+    max_text_chars: int = 1000,
+    max_bad_fraction: float = 0.001,
+) -> dict[str, Any]:
+    """Validate and normalise ``source``; the train split and ``eval_split`` must exist."""
+    required = tuple(dict.fromkeys(("train", eval_split)))
+    config = PreprocessConfig(
+        source=source,
+        hub_config=hub_config,
+        required_splits=required,
+        max_text_chars=max_text_chars,
+        max_bad_fraction=max_bad_fraction,
+    )
+    return preprocess(config, output_dir)
+
+
+def run_train(
+    dataset_dir: str,
+    output_dir: str,
+    *,
+    model_name: str,
+    epochs: float,
+    learning_rate: float,
+    batch_size: int,
+    max_length: int,
+    seed: int = 42,
+    precision: str = "auto",
+    max_steps: int = 0,
+) -> dict[str, Any]:
+    """Fine-tune and save the model; returns flat figures for the Model artifact's metadata."""
+    config = TrainConfig(
+        model_name=model_name,
+        epochs=epochs,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        max_length=max_length,
+        seed=seed,
+        precision=precision,
+        max_steps=max_steps,
+    )
+    summary = train(config, dataset_dir, output_dir)
+    flat = {k: v for k, v in summary.items() if isinstance(v, (int, float, str)) and v is not None}
+    flat.update({f"param_{k}": v for k, v in summary["config"].items() if isinstance(v, (int, float, str))})
+    return flat
+
+
+def run_evaluate(
+    model_dir: str,
+    dataset_dir: str,
+    *,
+    split: str,
+    min_accuracy: float,
+    min_macro_recall: float = 0.0,
+    max_length: int = 128,
+    metrics_sink: MetricsSink | None = None,
+    confusion_sink: ConfusionMatrixSink | None = None,
+    report_path: str | None = None,
+) -> bool:
+    """Score the model and apply the gate. Returns whether it passed; the reasons are printed and reported."""
+    config = EvaluateConfig(
+        split=split, min_accuracy=min_accuracy, min_macro_recall=min_macro_recall, max_length=max_length
+    )
+    result = evaluate(
+        config, model_dir, dataset_dir, metrics_sink=metrics_sink, confusion_sink=confusion_sink
+    )
+    if report_path:
+        write_json(result, report_path)
+    return bool(result["gate_passed"])
+
+
+def run_register(
+    model_dir: str,
+    dataset_dir: str,
+    registry_uri: str,
+    *,
+    metrics: dict[str, Any],
+    parameters: dict[str, Any],
+    run_id: str = "",
+) -> tuple[int, str]:
+    """Store the model as a new registry version. Returns ``(version, uri)``."""
+    stats = read_stats(dataset_dir)
+    result = register_model(
+        registry_uri,
+        model_dir,
+        metrics=dict(metrics),
+        parameters=dict(parameters),
+        dataset_fingerprint=stats["fingerprint"],
+        run_id=run_id,
+    )
+    return result.version, result.uri
