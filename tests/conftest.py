@@ -1,0 +1,104 @@
+"""Shared fixtures: tiny data the tests write themselves and a tiny randomly initialised BERT.
+
+The tiny model reuses the WordPiece vocabulary of the offline encoder package (no hub),
+with 2 layers of width 32, so a training run takes seconds on a CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # pipeline.py and components/ live at the top of the repository
+    sys.path.insert(0, str(ROOT))
+
+_NEGATIVE = ["awful", "terrible", "hate", "worst", "broken", "angry", "disappointed", "horrible"]
+_POSITIVE = ["great", "love", "amazing", "best", "awesome", "happy", "fantastic", "wonderful"]
+_NEUTRAL = ["scheduled", "announced", "located", "listed", "released", "updated", "opens", "starts"]
+_TOPICS = [
+    "the train",
+    "my phone",
+    "this movie",
+    "the new album",
+    "our flight",
+    "the game",
+    "lunch",
+    "the update",
+]
+
+
+def make_tweets(count: int, seed: int) -> list[dict]:
+    """Balanced synthetic tweets whose label is carried by one sentiment word. Texts are unique per seed."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(count):
+        label = i % 3
+        word = rng.choice((_NEGATIVE, _NEUTRAL, _POSITIVE)[label])
+        topic = rng.choice(_TOPICS)
+        templates = [
+            f"{topic} is {word} #{seed}x{i}",
+            f"honestly {topic} {word} today ({seed}-{i})",
+            f"@someone {topic} was {word} http://t.co/{seed}{i}",
+        ]
+        rows.append({"text": rng.choice(templates), "label": label})
+    rng.shuffle(rows)
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def raw_data_dir(tmp_path_factory) -> Path:
+    """train/validation/test JSONL files of synthetic tweets (90/30/30)."""
+    root = tmp_path_factory.mktemp("raw")
+    write_jsonl(root / "train.jsonl", make_tweets(90, seed=1))
+    write_jsonl(root / "validation.jsonl", make_tweets(30, seed=2))
+    write_jsonl(root / "test.jsonl", make_tweets(30, seed=3))
+    return root
+
+
+@pytest.fixture(scope="session")
+def dataset_dir(raw_data_dir, tmp_path_factory) -> Path:
+    """The Dataset artifact that preprocess makes of ``raw_data_dir``."""
+    from tweet_sentiment.data import PreprocessConfig, preprocess
+
+    out = tmp_path_factory.mktemp("dataset")
+    preprocess(PreprocessConfig(source=str(raw_data_dir), required_splits=("train", "test")), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A randomly initialised 2-layer BERT (width 32) with the offline encoder's tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from tweet_sentiment.labels import ID2LABEL, LABEL2ID
+    from tweet_sentiment.modeling import OFFLINE_MODEL, resolve_model_source
+
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_source(OFFLINE_MODEL))
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        num_labels=3,
+        id2label=ID2LABEL,
+        label2id=LABEL2ID,
+    )
+    out = tmp_path_factory.mktemp("tiny-model")
+    BertForSequenceClassification(config).save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    return out
