@@ -6,6 +6,7 @@ Layout::
       versions/000001/            one complete version, never modified once visible
         model/                    HF save_pretrained directory (safetensors + tokenizer)
         metadata.json             metrics, parameters, dataset fingerprint, run id, created-at
+      aliases/<name>.json         {"version": N}: a pointer moved only after version N is complete
       .staging/<uuid>/            versions being written; invisible to readers
 
 A version is written in full under ``.staging`` and then claimed with one ``rename`` onto
@@ -68,6 +69,42 @@ class LocalRegistry:
 
     def uri(self, version: int) -> str:
         return str(self.versions_dir / _version_name(version))
+
+    def model_dir(self, version: int) -> Path:
+        """Local directory of a version's HF model (``from_pretrained`` loads it)."""
+        self.metadata(version)  # raises a clear error for a missing version
+        return self.versions_dir / _version_name(version) / "model"
+
+    def get_alias(self, name: str) -> int | None:
+        path = self.root / "aliases" / f"{name}.json"
+        if not path.exists():
+            return None
+        return int(json.loads(path.read_text(encoding="utf-8"))["version"])
+
+    def set_alias(self, name: str, version: int) -> None:
+        """Point ``name`` at ``version`` atomically (write a temporary file, then rename over the old one)."""
+        self.metadata(version)
+        aliases = self.root / "aliases"
+        aliases.mkdir(parents=True, exist_ok=True)
+        temporary = aliases / f".{name}.{uuid.uuid4().hex}.tmp"
+        temporary.write_text(json.dumps({"version": version}) + "\n", encoding="utf-8")
+        os.replace(temporary, aliases / f"{name}.json")
+
+    def resolve(self, reference: str) -> int:
+        """A version number from ``"7"``, ``"latest"`` or an alias name such as ``"champion"``."""
+        if reference.isdigit():
+            version = int(reference)
+            self.metadata(version)
+            return version
+        if reference == "latest":
+            versions = self.versions()
+            if not versions:
+                raise RegistryError(f"the registry {self.root} has no versions")
+            return versions[-1]
+        version = self.get_alias(reference)
+        if version is None:
+            raise RegistryError(f"no alias {reference!r} in the registry {self.root}")
+        return version
 
     def find_run(self, run_id: str) -> int | None:
         for version in reversed(self.versions()):
