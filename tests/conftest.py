@@ -43,7 +43,7 @@ def make_tweets(count: int, seed: int) -> list[dict]:
         templates = [
             f"{topic} is {word} #{seed}x{i}",
             f"honestly {topic} {word} today ({seed}-{i})",
-            f"@someone {topic} was {word} http://t.co/{seed}{i}",
+            f"@someone {topic} was {word} http://t.co/{seed}{i} ref {seed}-{i}",
         ]
         rows.append({"text": rng.choice(templates), "label": label})
     rng.shuffle(rows)

@@ -123,6 +123,8 @@ class Problem:
 class SplitData:
     texts: list[str] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
+    # Where each example came from (file, row), so later checks can still name it.
+    origins: list[tuple[str, int]] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- labels
@@ -347,6 +349,7 @@ def validate_split(
         seen[text] = (raw.location, raw.row, label)
         data.texts.append(text)
         data.labels.append(label)
+        data.origins.append((raw.location, raw.row))
     return data, total
 
 
@@ -404,19 +407,15 @@ def _quarantine_leaks(splits: dict[str, SplitData], problems: list[Problem]) -> 
         return
     train = splits["train"]
     kept = SplitData()
-    for index, (text, label) in enumerate(zip(train.texts, train.labels, strict=True), start=1):
+    for text, label, (location, row) in zip(train.texts, train.labels, train.origins, strict=True):
         if text in held_out:
             problems.append(
-                Problem(
-                    "train",
-                    "train (normalised)",
-                    index,
-                    f"text also occurs in the {held_out[text]} split (leakage)",
-                )
+                Problem("train", location, row, f"text also occurs in the {held_out[text]} split (leakage)")
             )
         else:
             kept.texts.append(text)
             kept.labels.append(label)
+            kept.origins.append((location, row))
     splits["train"] = kept
 
 
