@@ -1,0 +1,121 @@
+"""Second test tier: each component runs under kfp.local's SubprocessRunner, as `run-local` runs it."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def local_runner(tmp_path_factory):
+    from kfp import local
+
+    root = tmp_path_factory.mktemp("pipeline-root")
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True)
+    return root
+
+
+@pytest.fixture(scope="module")
+def preprocessed(local_runner, raw_data_dir):
+    from components.preprocess import preprocess
+
+    return preprocess(source=str(raw_data_dir), eval_split="test")
+
+
+def _imported(artifact_class, path, metadata=None):
+    """kfp.local runs single components only with parameters, so artifacts come in through an importer.
+
+    The URI must be a constant: kfp 2.17's local importer does not resolve a pipeline parameter there.
+    """
+    from kfp import dsl
+
+    return dsl.importer(artifact_uri=str(path), artifact_class=artifact_class, metadata=metadata or {}).output
+
+
+@pytest.fixture(scope="module")
+def trained(local_runner, dataset_dir, tiny_model_dir):
+    from kfp import dsl
+
+    from components.train import train
+
+    @dsl.pipeline
+    def train_only(model_name: str) -> dsl.Model:
+        task = train(
+            dataset=_imported(dsl.Dataset, dataset_dir),
+            model_name=model_name,
+            epochs=1.0,
+            learning_rate=1e-3,
+            batch_size=32,
+            max_length=32,
+        )
+        return task.outputs["model"]
+
+    return train_only(model_name=str(tiny_model_dir))
+
+
+def test_preprocess_component_writes_dataset_with_metadata(preprocessed):
+    dataset = preprocessed.outputs["dataset"]
+    assert dataset.metadata["train_rows"] == 90
+    assert dataset.metadata["test_label_counts"] == {"negative": 10, "neutral": 10, "positive": 10}
+    assert (Path(dataset.path) / "train.jsonl").exists()
+
+
+def test_preprocess_component_fails_on_bad_data(local_runner, tmp_path):
+    from components.preprocess import preprocess
+
+    (tmp_path / "train.jsonl").write_text('{"text": "hi", "label": "happy"}\n')
+    (tmp_path / "test.jsonl").write_text('{"text": "yo", "label": 1}\n')
+    with pytest.raises(RuntimeError, match="preprocess"):
+        preprocess(source=str(tmp_path), eval_split="test")
+
+
+def test_train_component_writes_a_model(trained):
+    model = trained.output
+    assert (Path(model.path) / "model.safetensors").exists()
+    assert model.metadata["steps"] == 3  # ceil(90 / 32) steps in one epoch
+    assert model.metadata["param_model_name"]
+
+
+def test_evaluate_component_scores_and_gates(local_runner, dataset_dir, trained):
+    from kfp import dsl
+
+    from components.evaluate import evaluate
+
+    @dsl.pipeline
+    def evaluate_only(min_accuracy: float) -> bool:
+        task = evaluate(
+            model=_imported(dsl.Model, trained.output.path),
+            dataset=_imported(dsl.Dataset, dataset_dir),
+            split="test",
+            min_accuracy=min_accuracy,
+        )
+        return task.outputs["Output"]
+
+    assert evaluate_only(min_accuracy=0.0).output is True
+    assert evaluate_only(min_accuracy=1.0).output is False
+
+
+def test_register_component_stores_a_version(local_runner, dataset_dir, trained, tmp_path):
+    from kfp import dsl
+
+    from components.register import register
+
+    @dsl.pipeline
+    def register_only(registry_uri: str) -> int:
+        task = register(
+            model=_imported(dsl.Model, trained.output.path, {"param_learning_rate": 0.001}),
+            dataset=_imported(dsl.Dataset, dataset_dir),
+            metrics=_imported(dsl.Metrics, dataset_dir, {"accuracy": 0.5}),
+            registry_uri=registry_uri,
+            run_id="r1",
+        )
+        return task.outputs["version"]
+
+    registry = tmp_path / "reg"
+    assert register_only(registry_uri=str(registry)).output == 1
+    metadata = json.loads((registry / "versions" / "000001" / "metadata.json").read_text())
+    assert metadata["metrics"] == {"accuracy": 0.5}
+    assert metadata["parameters"]["param_learning_rate"] == 0.001
+    assert metadata["run_id"] == "r1"
