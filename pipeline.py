@@ -155,9 +155,7 @@ def create_pipeline(options: PipelineOptions | None = None):
     return tweet_sentiment_pipeline
 
 
-def compile_pipeline(
-    output: str | Path | None = None, options: PipelineOptions | None = None
-) -> Path:
+def compile_pipeline(output: str | Path | None = None, options: PipelineOptions | None = None) -> Path:
     options = options or PipelineOptions()
     output = Path(output or DEFAULT_PACKAGE_PATHS[options.target])
     compiler.Compiler().compile(create_pipeline(options), package_path=str(output))
@@ -228,14 +226,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     compile_cmd = commands.add_parser("compile", help="compile the pipeline to YAML")
     compile_cmd.add_argument(
-        "--output", help="where to write the YAML (default: pipeline.yaml, or pipeline.vertex.yaml for vertex)"
+        "--output",
+        help="where to write the YAML (default: pipeline.yaml, or pipeline.vertex.yaml for vertex)",
     )
     compile_cmd.add_argument("--target", choices=TARGETS, default="kubeflow", help="where the YAML will run")
     compile_cmd.add_argument("--image-registry", default=DEFAULT_IMAGES.registry)
     compile_cmd.add_argument("--tag", default=DEFAULT_IMAGES.tag, help="image tag")
     gpu = GpuSettings()
     compile_cmd.add_argument(
-        "--accelerator-type", help=f"default {gpu.accelerator_type} (kubeflow), {gpu.vertex_accelerator_type} (vertex)"
+        "--accelerator-type",
+        help=f"default {gpu.accelerator_type} (kubeflow), {gpu.vertex_accelerator_type} (vertex)",
     )
     compile_cmd.add_argument("--accelerator-limit", type=int, default=gpu.accelerator_limit)
     compile_cmd.add_argument(
@@ -304,7 +304,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "compile":
         key, _, value = args.node_selector.partition("=")
-        accelerator = {"vertex_accelerator_type" if args.target == "vertex" else "accelerator_type": args.accelerator_type}
+        accelerator = {
+            "vertex_accelerator_type"
+            if args.target == "vertex"
+            else "accelerator_type": args.accelerator_type
+        }
         options = PipelineOptions(
             gpu=GpuSettings(
                 **{k: v for k, v in accelerator.items() if v},

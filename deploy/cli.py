@@ -45,9 +45,13 @@ def _add_images_command(commands) -> None:
     images_cmd = commands.add_parser("images", help="build (and push) the component images")
     actions = images_cmd.add_subparsers(dest="images_action", required=True)
     build = actions.add_parser("build", help="docker build the CPU and CUDA runtime images")
-    build.add_argument("--registry", default=DEFAULT_IMAGES.registry, help="e.g. us-docker.pkg.dev/PROJECT/REPO")
+    build.add_argument(
+        "--registry", default=DEFAULT_IMAGES.registry, help="e.g. us-docker.pkg.dev/PROJECT/REPO"
+    )
     build.add_argument("--tag", default=DEFAULT_IMAGES.tag)
-    build.add_argument("--push", action="store_true", help="push after building (uses docker login credentials)")
+    build.add_argument(
+        "--push", action="store_true", help="push after building (uses docker login credentials)"
+    )
     build.add_argument("--platform", default="linux/amd64")
     build.add_argument("--context", default=str(ROOT), help=argparse.SUPPRESS)
     build.set_defaults(handler=_guarded(_images_build))
@@ -157,7 +161,9 @@ def _submit(args: argparse.Namespace, compile_pipeline: CompileFn) -> int:
 def _add_schedule_command(commands, compile_pipeline: CompileFn) -> None:
     cmd = commands.add_parser("schedule", help="create scheduled retraining from a schedules/*.yaml file")
     cmd.add_argument("schedule_file", help="e.g. schedules/nightly-kubeflow.yaml")
-    cmd.add_argument("--param", action="append", metavar="NAME=VALUE", help="override a parameter of the file")
+    cmd.add_argument(
+        "--param", action="append", metavar="NAME=VALUE", help="override a parameter of the file"
+    )
     _add_target_flags(cmd)
     cmd.set_defaults(handler=_guarded(lambda args: _schedule(args, compile_pipeline)))
 

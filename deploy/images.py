@@ -86,6 +86,10 @@ def build_images(
             repository, _, tag = image.reference.rpartition(":")
             log(f"pushing {image.reference}")
             # Registry credentials come from the engine's client config (docker login / credential helpers).
-            _follow(client.api.push(repository, tag=tag, stream=True, decode=True), f"push of {image.reference}", log)
+            _follow(
+                client.api.push(repository, tag=tag, stream=True, decode=True),
+                f"push of {image.reference}",
+                log,
+            )
             built[index] = BuiltImage(image.reference, image.dockerfile, image.image_id, pushed=True)
     return built

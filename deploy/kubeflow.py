@@ -8,6 +8,7 @@ package reuses its version instead of uploading a copy.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ from deploy.package import DeployError, PipelinePackage
 
 @dataclass(frozen=True)
 class KubeflowTarget:
-    """Where and as whom runs are created. Authentication is the kfp client's own (environment, kube context)."""
+    """Where and as whom runs are created; authentication is the kfp client's own (env, kube context)."""
 
     host: str
     experiment: str = "tweet-sentiment"
@@ -34,13 +35,28 @@ class KubeflowTarget:
 def connect(target: KubeflowTarget, health_retry_seconds: int = 1):
     """A ``kfp.Client`` whose health endpoint answered; a clear error otherwise."""
     import kfp
+    import urllib3
 
-    client = kfp.Client(host=target.host, namespace=target.namespace or "kubeflow")
     try:
+        # The constructor itself may call healthz (to detect a multi-user deployment).
+        client = kfp.Client(host=target.host, namespace=target.namespace or "kubeflow")
         client.get_kfp_healthz(sleep_duration=health_retry_seconds)
-    except TimeoutError as exc:
-        raise DeployError(f"no Kubeflow Pipelines API answering at {target.host} (healthz failed)") from exc
+    except (TimeoutError, urllib3.exceptions.HTTPError, OSError) as exc:
+        reason = str(exc).splitlines()[0][:160]
+        raise DeployError(f"no Kubeflow Pipelines API answering at {target.host} ({reason})") from exc
     return client
+
+
+@contextmanager
+def _api_errors(what: str):
+    """KFP API refusals (auth, quota, validation) as one line with the server's own message."""
+    import kfp_server_api
+
+    try:
+        yield
+    except kfp_server_api.ApiException as exc:
+        detail = (exc.body or "").strip().splitlines()[0][:300] if exc.body else ""
+        raise DeployError(f"{what}: KFP API answered {exc.status} {exc.reason} {detail}".strip()) from exc
 
 
 def _equals_filter(key: str, value: str) -> str:
@@ -68,17 +84,18 @@ def submit_run(
     """Create one run; returns its run id."""
     arguments = package.check_arguments(arguments)
     client = client or connect(target)
-    experiment = client.create_experiment(target.experiment, namespace=target.namespace)
-    pipeline_id, version_id = ensure_pipeline_version(client, package)
-    run = client.run_pipeline(
-        experiment_id=experiment.experiment_id,
-        job_name=run_name,
-        params=arguments,
-        pipeline_id=pipeline_id,
-        version_id=version_id,
-        pipeline_root=target.pipeline_root,
-        service_account=target.service_account,
-    )
+    with _api_errors(f"submitting {run_name}"):
+        experiment = client.create_experiment(target.experiment, namespace=target.namespace)
+        pipeline_id, version_id = ensure_pipeline_version(client, package)
+        run = client.run_pipeline(
+            experiment_id=experiment.experiment_id,
+            job_name=run_name,
+            params=arguments,
+            pipeline_id=pipeline_id,
+            version_id=version_id,
+            pipeline_root=target.pipeline_root,
+            service_account=target.service_account,
+        )
     return run.run_id
 
 
@@ -94,19 +111,20 @@ def create_recurring_run(
     """A KFP recurring run (6-field cron, seconds first) that never backfills missed intervals."""
     arguments = package.check_arguments(arguments)
     client = client or connect(target)
-    experiment = client.create_experiment(target.experiment, namespace=target.namespace)
-    pipeline_id, version_id = ensure_pipeline_version(client, package)
-    recurring = client.create_recurring_run(
-        experiment_id=experiment.experiment_id,
-        job_name=name,
-        cron_expression=cron,
-        max_concurrency=max_concurrency,
-        # A cluster that was down for a week retrains once on the newest snapshot, not seven times.
-        no_catchup=True,
-        params=arguments,
-        pipeline_id=pipeline_id,
-        version_id=version_id,
-        pipeline_root=target.pipeline_root,
-        service_account=target.service_account,
-    )
+    with _api_errors(f"scheduling {name}"):
+        experiment = client.create_experiment(target.experiment, namespace=target.namespace)
+        pipeline_id, version_id = ensure_pipeline_version(client, package)
+        recurring = client.create_recurring_run(
+            experiment_id=experiment.experiment_id,
+            job_name=name,
+            cron_expression=cron,
+            max_concurrency=max_concurrency,
+            # A cluster that was down for a week retrains once on the newest snapshot, not seven times.
+            no_catchup=True,
+            params=arguments,
+            pipeline_id=pipeline_id,
+            version_id=version_id,
+            pipeline_root=target.pipeline_root,
+            service_account=target.service_account,
+        )
     return recurring.recurring_run_id

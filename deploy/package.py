@@ -47,7 +47,9 @@ class PipelinePackage:
             )
         missing = [n for n in self.required_parameters if n not in arguments]
         if missing:
-            raise DeployError(f"missing required pipeline parameter(s): {', '.join(missing)} (pass --param NAME=VALUE)")
+            raise DeployError(
+                f"missing required pipeline parameter(s): {', '.join(missing)} (pass --param NAME=VALUE)"
+            )
         for name, value in arguments.items():
             kind = self.parameters[name]["parameterType"]
             accepted = _PYTHON_TYPES.get(kind)
@@ -84,7 +86,8 @@ def parse_param_flags(flags: list[str] | None, package: PipelinePackage) -> dict
         spec = package.parameters.get(name)
         if spec is None:
             raise DeployError(
-                f"unknown pipeline parameter {name!r}; {package.name} takes {', '.join(sorted(package.parameters))}"
+                f"unknown pipeline parameter {name!r}; "
+                f"{package.name} takes {', '.join(sorted(package.parameters))}"
             )
         values[name] = _convert(name, raw, spec["parameterType"])
     return values

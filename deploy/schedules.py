@@ -5,7 +5,7 @@ command line (or by the environment), so one file serves every environment. Exam
 
     name: tweet-sentiment-nightly
     target: kubeflow            # or vertex
-    cron: "0 0 3 * * *"         # kubeflow: 6 fields, seconds first; vertex: 5 fields, optional "TZ=Area/City "
+    cron: "0 0 3 * * *"         # kubeflow: 6 fields, seconds first; vertex: 5, optional "TZ=Area/City "
     max_concurrency: 1
     parameters:
       data_source: gs://YOUR_BUCKET/tweets/latest   # newest dated snapshot (tweet_sentiment.snapshots)
@@ -55,14 +55,22 @@ class ScheduleSpec:
             raise DeployError(f"{where}: cron must be a quoted string")
         expected, got = CRON_FIELDS[self.target], cron_field_count(self.cron)
         if got != expected:
-            hint = "seconds minutes hours day month weekday" if expected == 6 else "minutes hours day month weekday"
+            hint = (
+                "seconds minutes hours day month weekday"
+                if expected == 6
+                else "minutes hours day month weekday"
+            )
             raise DeployError(
                 f"{where}: cron {self.cron!r} has {got} fields; {self.target} needs {expected} ({hint})"
             )
-        if not isinstance(self.max_concurrency, int) or isinstance(self.max_concurrency, bool) or not (
-            1 <= self.max_concurrency <= 10
+        if (
+            not isinstance(self.max_concurrency, int)
+            or isinstance(self.max_concurrency, bool)
+            or not (1 <= self.max_concurrency <= 10)
         ):
-            raise DeployError(f"{where}: max_concurrency {self.max_concurrency!r} must be an integer from 1 to 10")
+            raise DeployError(
+                f"{where}: max_concurrency {self.max_concurrency!r} must be an integer from 1 to 10"
+            )
         if not isinstance(self.parameters, dict):
             raise DeployError(f"{where}: parameters must be a mapping of pipeline parameter names to values")
 
@@ -77,7 +85,9 @@ def load_schedule(path: str | Path) -> ScheduleSpec:
         raise DeployError(f"{path}: a schedule file is a mapping with name, target, cron and parameters")
     unknown = sorted(set(data) - _KNOWN_KEYS)
     if unknown:
-        raise DeployError(f"{path}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_KNOWN_KEYS))}")
+        raise DeployError(
+            f"{path}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_KNOWN_KEYS))}"
+        )
     missing = [k for k in ("name", "target", "cron") if k not in data]
     if missing:
         raise DeployError(f"{path}: missing {', '.join(missing)}")

