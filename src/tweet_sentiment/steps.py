@@ -12,6 +12,7 @@ from typing import Any
 from tweet_sentiment.data import PreprocessConfig, preprocess, read_stats
 from tweet_sentiment.evaluation import ConfusionMatrixSink, EvaluateConfig, MetricsSink, evaluate, write_json
 from tweet_sentiment.registry import register_model
+from tweet_sentiment.snapshots import resolve_data_source
 from tweet_sentiment.training import TrainConfig, train
 
 
@@ -24,7 +25,11 @@ def run_preprocess(
     max_text_chars: int = 1000,
     max_bad_fraction: float = 0.001,
 ) -> dict[str, Any]:
-    """Validate and normalise ``source``; the train split and ``eval_split`` must exist."""
+    """Validate and normalise ``source``; the train split and ``eval_split`` must exist.
+
+    ``<prefix>/latest`` reads the newest dated snapshot under ``<prefix>`` (see snapshots.py).
+    """
+    source = resolve_data_source(source)
     required = tuple(dict.fromkeys(("train", eval_split)))
     config = PreprocessConfig(
         source=source,

@@ -73,3 +73,17 @@ def upload_directory(source: str | os.PathLike[str], uri: str) -> int:
         bucket.blob(name).upload_from_filename(str(path))
         count += 1
     return count
+
+
+def list_child_prefixes(uri: str) -> list[str]:
+    """Names of the "folders" directly under a gs:// prefix (objects listed with a ``/`` delimiter)."""
+    bucket_name, prefix = split_gcs_uri(uri)
+    listing_prefix = f"{prefix}/" if prefix else ""
+    try:
+        iterator = gcs_client().list_blobs(bucket_name, prefix=listing_prefix, delimiter="/")
+        for _page in iterator.pages:  # prefixes are filled in page by page
+            pass
+        prefixes = sorted(iterator.prefixes)
+    except Exception as exc:  # google-api-core raises many types; the user needs one line
+        raise DataSourceError(f"cannot list {uri}: {type(exc).__name__}: {exc}") from exc
+    return [p[len(listing_prefix) :].strip("/") for p in prefixes]

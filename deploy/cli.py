@@ -1,0 +1,192 @@
+"""The ``images``, ``submit`` and ``schedule`` subcommands of pipeline.py.
+
+``add_cluster_commands`` registers them on pipeline.py's subparsers; each sets ``handler``, which
+returns the exit status. Problems the user can fix print one line (``error: ...``) and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from components._images import DEFAULT_IMAGES, ImageSet
+from deploy.package import DeployError, load_package, parse_param_flags
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGETS = ("kubeflow", "vertex")
+CompileFn = Callable[[str, ImageSet, "str | Path | None"], Path]
+
+
+def add_cluster_commands(commands, compile_pipeline: CompileFn) -> None:
+    _add_images_command(commands)
+    _add_submit_command(commands, compile_pipeline)
+    _add_schedule_command(commands, compile_pipeline)
+
+
+def _guarded(handler):
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except (DeployError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+# ----------------------------------------------------------------------------- images
+
+
+def _add_images_command(commands) -> None:
+    images_cmd = commands.add_parser("images", help="build (and push) the component images")
+    actions = images_cmd.add_subparsers(dest="images_action", required=True)
+    build = actions.add_parser("build", help="docker build the CPU and CUDA runtime images")
+    build.add_argument(
+        "--registry", default=DEFAULT_IMAGES.registry, help="e.g. us-docker.pkg.dev/PROJECT/REPO"
+    )
+    build.add_argument("--tag", default=DEFAULT_IMAGES.tag)
+    build.add_argument(
+        "--push", action="store_true", help="push after building (uses docker login credentials)"
+    )
+    build.add_argument("--platform", default="linux/amd64")
+    build.add_argument("--context", default=str(ROOT), help=argparse.SUPPRESS)
+    build.set_defaults(handler=_guarded(_images_build))
+
+
+def _images_build(args: argparse.Namespace) -> int:
+    from deploy.images import build_images
+
+    images = ImageSet(args.registry, args.tag)
+    built = build_images(images, args.context, push=args.push, platform=args.platform)
+    for image in built:
+        print(f"{'pushed' if image.pushed else 'built'} {image.reference}")
+    if not args.push:
+        print("(not pushed; add --push to publish them)")
+    return 0
+
+
+# ----------------------------------------------------------------------------- shared flags
+
+
+def _add_target_flags(cmd) -> None:
+    cmd.add_argument("--image-registry", default=DEFAULT_IMAGES.registry)
+    cmd.add_argument("--tag", default=DEFAULT_IMAGES.tag, help="image tag")
+    cmd.add_argument("--package", help="a compiled pipeline YAML to use instead of compiling now")
+    kfp = cmd.add_argument_group("kubeflow")
+    kfp.add_argument("--host", help="KFP API endpoint, e.g. https://HOST/pipeline (or KF_PIPELINES_ENDPOINT)")
+    kfp.add_argument("--experiment", default="tweet-sentiment")
+    kfp.add_argument("--namespace", help="user namespace of a multi-user KFP")
+    vertex = cmd.add_argument_group("vertex")
+    vertex.add_argument("--project", help="Google Cloud project")
+    vertex.add_argument("--region", default="us-central1")
+    cmd.add_argument("--pipeline-root", help="where artifacts go (Vertex: required gs:// prefix)")
+    cmd.add_argument("--service-account", help="identity the run executes as (KSA on KFP, GSA on Vertex)")
+
+
+def _package_for(args: argparse.Namespace, target: str, compile_pipeline: CompileFn, workdir: str):
+    if args.package:
+        return load_package(args.package)
+    images = ImageSet(args.image_registry, args.tag)
+    return load_package(compile_pipeline(target, images, Path(workdir) / f"pipeline.{target}.yaml"))
+
+
+def _kubeflow_target(args: argparse.Namespace):
+    import os
+
+    from deploy.kubeflow import KubeflowTarget
+
+    host = args.host or os.environ.get("KF_PIPELINES_ENDPOINT")
+    if not host:
+        raise DeployError("kubeflow needs --host (or KF_PIPELINES_ENDPOINT)")
+    return KubeflowTarget(
+        host=host,
+        experiment=args.experiment,
+        namespace=args.namespace,
+        pipeline_root=args.pipeline_root,
+        service_account=args.service_account,
+    )
+
+
+def _vertex_target(args: argparse.Namespace):
+    from deploy.vertex import VertexTarget
+
+    if not args.pipeline_root:
+        raise DeployError("vertex needs --pipeline-root gs://BUCKET/PREFIX")
+    return VertexTarget(
+        project=args.project or "",
+        region=args.region,
+        pipeline_root=args.pipeline_root,
+        service_account=args.service_account,
+        experiment=getattr(args, "vertex_experiment", None),
+    )
+
+
+# ----------------------------------------------------------------------------- submit
+
+
+def _add_submit_command(commands, compile_pipeline: CompileFn) -> None:
+    cmd = commands.add_parser("submit", help="run the pipeline once on Kubeflow Pipelines or Vertex AI")
+    cmd.add_argument("--target", choices=TARGETS, default="kubeflow")
+    cmd.add_argument("--run-name", help="default: tweet-sentiment-<UTC time>")
+    cmd.add_argument("--param", action="append", metavar="NAME=VALUE", help="pipeline argument (repeatable)")
+    _add_target_flags(cmd)
+    cmd.set_defaults(handler=_guarded(lambda args: _submit(args, compile_pipeline)))
+
+
+def _submit(args: argparse.Namespace, compile_pipeline: CompileFn) -> int:
+    run_name = args.run_name or f"tweet-sentiment-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+    with tempfile.TemporaryDirectory() as workdir:
+        package = _package_for(args, args.target, compile_pipeline, workdir)
+        arguments = parse_param_flags(args.param, package)
+        if args.target == "kubeflow":
+            from deploy import kubeflow
+
+            run_id = kubeflow.submit_run(_kubeflow_target(args), package, run_name, arguments)
+            print(f"submitted run {run_name} (id {run_id})")
+        else:
+            from deploy import vertex
+
+            resource = vertex.submit_run(_vertex_target(args), package, run_name, arguments)
+            print(f"submitted {resource}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- schedule
+
+
+def _add_schedule_command(commands, compile_pipeline: CompileFn) -> None:
+    cmd = commands.add_parser("schedule", help="create scheduled retraining from a schedules/*.yaml file")
+    cmd.add_argument("schedule_file", help="e.g. schedules/nightly-kubeflow.yaml")
+    cmd.add_argument(
+        "--param", action="append", metavar="NAME=VALUE", help="override a parameter of the file"
+    )
+    _add_target_flags(cmd)
+    cmd.set_defaults(handler=_guarded(lambda args: _schedule(args, compile_pipeline)))
+
+
+def _schedule(args: argparse.Namespace, compile_pipeline: CompileFn) -> int:
+    from deploy.schedules import load_schedule
+
+    spec = load_schedule(args.schedule_file)
+    with tempfile.TemporaryDirectory() as workdir:
+        package = _package_for(args, spec.target, compile_pipeline, workdir)
+        arguments = {**spec.parameters, **parse_param_flags(args.param, package)}
+        if spec.target == "kubeflow":
+            from deploy import kubeflow
+
+            rid = kubeflow.create_recurring_run(
+                _kubeflow_target(args), package, spec.name, spec.cron, arguments, spec.max_concurrency
+            )
+            print(f"created recurring run {spec.name} (id {rid}), cron {spec.cron!r}")
+        else:
+            from deploy import vertex
+
+            resource = vertex.create_schedule(
+                _vertex_target(args), package, spec.name, spec.cron, arguments, spec.max_concurrency
+            )
+            print(f"created schedule {resource}, cron {spec.cron!r}")
+    return 0

@@ -1,0 +1,108 @@
+"""`<prefix>/latest` data sources: the newest dated snapshot folder, locally and on gs:// (emulator)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+import pytest
+from conftest import make_tweets, write_jsonl
+
+from tweet_sentiment.errors import DataSourceError
+from tweet_sentiment.snapshots import latest_snapshot, resolve_data_source, snapshot_sort_key
+
+
+def _snapshot(root, name, seed=1):
+    write_jsonl(root / name / "train.jsonl", make_tweets(30, seed))
+    write_jsonl(root / name / "test.jsonl", make_tweets(9, seed + 100))
+
+
+def test_sort_key_accepts_dates_and_rejects_other_names():
+    assert snapshot_sort_key("2024-05-01") == "20240501000000"
+    assert snapshot_sort_key("20240515T0300") == "20240515030000"
+    assert snapshot_sort_key("dt=2024-05-15_03:00:07Z") == "20240515030007"
+    for name in ("_tmp", "README", "2024-13-01", "latest", "2024-05"):
+        assert snapshot_sort_key(name) is None, name
+
+
+def test_latest_local_snapshot_ignores_undated_empty_and_invalid_folders(tmp_path):
+    _snapshot(tmp_path, "2024-05-01")
+    _snapshot(tmp_path, "20240515T0300")
+    _snapshot(tmp_path, "2024-05-08")
+    _snapshot(tmp_path, "_staging-2099-01-01")  # being written; not a dated name
+    _snapshot(tmp_path, "2024-13-01")  # not a date
+    (tmp_path / "2030-01-01").mkdir()  # empty: an upload that has not started
+    (tmp_path / "README").write_text("not a snapshot")
+    assert latest_snapshot(str(tmp_path)) == f"{tmp_path}/20240515T0300"
+    assert resolve_data_source(f"{tmp_path}/latest") == f"{tmp_path}/20240515T0300"
+    assert resolve_data_source(f"{tmp_path}/latest/") == f"{tmp_path}/20240515T0300"
+
+
+def test_other_sources_are_unchanged_and_a_literal_latest_directory_wins(tmp_path):
+    for source in (
+        "sample",
+        "cardiffnlp/tweet_eval",
+        str(tmp_path),
+        "gs://bucket/tweets/2024-05-01",
+        "gs://latest",
+    ):
+        assert resolve_data_source(source) == source
+    _snapshot(tmp_path, "latest")
+    _snapshot(tmp_path, "2024-05-01")
+    assert resolve_data_source(f"{tmp_path}/latest") == f"{tmp_path}/latest"
+
+
+def test_no_snapshot_is_a_clear_error(tmp_path):
+    (tmp_path / "_tmp").mkdir()
+    with pytest.raises(DataSourceError, match="no dated snapshot folder"):
+        resolve_data_source(f"{tmp_path}/latest")
+    with pytest.raises(DataSourceError, match="no such directory"):
+        resolve_data_source(f"{tmp_path}/missing/latest")
+
+
+def test_preprocess_reads_and_records_the_resolved_snapshot(tmp_path):
+    from tweet_sentiment.steps import run_preprocess
+
+    _snapshot(tmp_path / "tweets", "2024-05-01", seed=1)
+    _snapshot(tmp_path / "tweets", "2024-05-08", seed=2)
+    out = tmp_path / "dataset"
+    metadata = run_preprocess(f"{tmp_path}/tweets/latest", str(out), eval_split="test")
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["source"] == f"{tmp_path}/tweets/2024-05-08"
+    assert metadata["source"] == f"{tmp_path}/tweets/2024-05-08"
+
+
+@pytest.fixture()
+def gcs_emulator(monkeypatch):
+    from gcp_storage_emulator.server import create_server
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = create_server("127.0.0.1", port, in_memory=True, default_bucket="tweets-bucket")
+    server.start()
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{port}")
+    yield "tweets-bucket"
+    server.stop()
+
+
+def test_latest_gcs_snapshot(gcs_emulator):
+    from tweet_sentiment.storage import gcs_client
+
+    bucket = gcs_client().bucket(gcs_emulator)
+    for name in (
+        "tweets/2024-05-01/train.jsonl",
+        "tweets/2024-05-08/train.jsonl",
+        "tweets/2024-05-08/test.jsonl",
+        "tweets/_tmp/train.jsonl",
+        "tweets/README.md",
+        "other/2099-01-01/train.jsonl",
+    ):
+        bucket.blob(name).upload_from_string("{}\n")
+    assert os.environ["STORAGE_EMULATOR_HOST"]
+    assert (
+        resolve_data_source(f"gs://{gcs_emulator}/tweets/latest") == f"gs://{gcs_emulator}/tweets/2024-05-08"
+    )
+    with pytest.raises(DataSourceError, match="no dated snapshot"):
+        latest_snapshot(f"gs://{gcs_emulator}/nothing-here")
