@@ -13,7 +13,11 @@ which ignores the accelerator and Kubernetes settings. ``images``, ``submit`` an
 """
 
 import argparse
+import contextlib
+import io
+import re
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,7 +98,7 @@ def create_pipeline(options: PipelineOptions | None = None):
         seed: int = 42,
         min_accuracy: float = 0.70,
         min_macro_recall: float = 0.0,
-        max_bad_fraction: float = 0.001,
+        max_bad_fraction: float = 0.01,
     ):
         preprocess_task = preprocess_op(
             source=data_source,
@@ -181,6 +185,27 @@ class LocalRunDefaults:
     pipeline_root: str = "local_outputs"
 
 
+class _ErrorLineRecorder(io.TextIOBase):
+    """Passes output through and remembers the last line a task printed for one of our errors.
+
+    kfp.local streams each task's log (traceback included) to stdout; this lets ``run-local`` end
+    with that one message instead of only "inner task failed".
+    """
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.error_line = ""
+
+    def write(self, text: str) -> int:
+        for line in text.splitlines():
+            if line.strip().startswith("tweet_sentiment.errors."):
+                self.error_line = line.strip().removeprefix("tweet_sentiment.errors.")
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 def run_local(args: argparse.Namespace) -> int:
     from kfp import local
 
@@ -188,36 +213,48 @@ def run_local(args: argparse.Namespace) -> int:
     from tweet_sentiment.local_run import summarize_local_run
 
     registry = str(Path(args.registry).expanduser().resolve())
-    pipeline_root = str(Path(args.pipeline_root).expanduser().resolve())
+    pipeline_root = Path(args.pipeline_root).expanduser().resolve()
+    pipeline_root.mkdir(parents=True, exist_ok=True)
+    earlier_runs = set(pipeline_root.iterdir())
     local.init(
-        runner=local.SubprocessRunner(use_venv=False), pipeline_root=pipeline_root, raise_on_error=True
+        runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True
     )
+    # The images are for the cluster; locally every task runs in this Python environment, on purpose.
+    warnings.filterwarnings("ignore", message="You may be attemping to run a task", category=RuntimeWarning)
     pipeline_func = create_pipeline()
+    recorder = _ErrorLineRecorder(sys.stdout)
     try:
-        pipeline_func(
-            registry_uri=registry,
-            data_source=args.data,
-            hub_config=args.hub_config,
-            eval_split=args.eval_split,
-            model_name=args.model,
-            epochs=args.epochs,
-            learning_rate=args.lr,
-            batch_size=args.batch_size,
-            max_length=args.max_length,
-            seed=args.seed,
-            min_accuracy=args.min_accuracy,
-            min_macro_recall=args.min_macro_recall,
-            max_bad_fraction=args.max_bad_fraction,
-        )
+        with contextlib.redirect_stdout(recorder):
+            pipeline_func(
+                registry_uri=registry,
+                data_source=args.data,
+                hub_config=args.hub_config,
+                eval_split=args.eval_split,
+                model_name=args.model,
+                epochs=args.epochs,
+                learning_rate=args.lr,
+                batch_size=args.batch_size,
+                max_length=args.max_length,
+                seed=args.seed,
+                min_accuracy=args.min_accuracy,
+                min_macro_recall=args.min_macro_recall,
+                max_bad_fraction=args.max_bad_fraction,
+            )
     except RuntimeError as exc:
-        print(f"\npipeline failed: {exc}", file=sys.stderr)
+        reason = f"\n  {recorder.error_line}" if recorder.error_line else ""
+        print(f"\npipeline failed: {_strip_ansi(str(exc))}{reason}", file=sys.stderr)
         return 1
+    new_runs = sorted(set(pipeline_root.iterdir()) - earlier_runs)
     try:
-        print(summarize_local_run(pipeline_root, registry))
+        print(summarize_local_run(new_runs[-1] if new_runs else pipeline_root, registry))
     except TweetSentimentError as exc:
         print(f"\n{exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _strip_ansi(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -280,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_argument(
         "--max-bad-fraction",
         type=float,
-        default=0.001,
+        default=0.01,
         help="share of rows that may be quarantined before preprocess fails",
     )
     run_cmd.add_argument("--registry", default=local_defaults.registry, help="registry directory")

@@ -12,7 +12,7 @@ def preprocess(
     hub_config: str = "sentiment",
     eval_split: str = "test",
     max_text_chars: int = 1000,
-    max_bad_fraction: float = 0.001,
+    max_bad_fraction: float = 0.01,
 ):
     """Validates `source` (hub id, local path or gs:// prefix); bad rows are quarantined within a budget."""
     from tweet_sentiment.steps import run_preprocess

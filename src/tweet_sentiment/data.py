@@ -81,7 +81,7 @@ class PreprocessConfig:
         default=1000, metadata={"help": "Texts longer than this (before normalisation) are bad rows."}
     )
     max_bad_fraction: float = field(
-        default=0.001,
+        default=0.01,
         metadata={"help": "Share of rows (over all splits) that may be quarantined before the run fails."},
     )
 

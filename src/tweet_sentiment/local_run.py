@@ -15,8 +15,11 @@ def latest_run_dir(pipeline_root: str | Path) -> Path:
     return max(runs, key=lambda p: p.stat().st_mtime)
 
 
-def summarize_local_run(pipeline_root: str | Path, registry_uri: str) -> str:
-    run_dir = latest_run_dir(pipeline_root)
+def summarize_local_run(run_dir: str | Path, registry_uri: str) -> str:
+    """Metrics, gate decision and registered version of one run (``run_dir``, or the newest run under it)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "evaluate").exists():
+        run_dir = latest_run_dir(run_dir)
     reports = sorted(run_dir.glob("evaluate/report"))
     if not reports:
         raise TweetSentimentError(f"the run in {run_dir} has no evaluation report")

@@ -23,7 +23,7 @@ def run_preprocess(
     hub_config: str = "sentiment",
     eval_split: str = "test",
     max_text_chars: int = 1000,
-    max_bad_fraction: float = 0.001,
+    max_bad_fraction: float = 0.01,
 ) -> dict[str, Any]:
     """Validate and normalise ``source``; the train split and ``eval_split`` must exist.
 
