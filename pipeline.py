@@ -21,6 +21,7 @@ from components.evaluate import evaluate
 from components.preprocess import preprocess
 from components.register import register
 from components.train import train
+from tweet_sentiment.registry_cli import add_models_command, run_models_command
 
 PIPELINE_NAME = "tweet-sentiment-training"
 ROOT = Path(__file__).resolve().parent
@@ -72,6 +73,7 @@ def create_pipeline(options: PipelineOptions | None = None):
         min_accuracy: float = 0.70,
         min_macro_recall: float = 0.0,
         max_bad_fraction: float = 0.001,
+        max_regression: float = 0.0,
     ):
         preprocess_task = preprocess(
             source=data_source,
@@ -108,6 +110,8 @@ def create_pipeline(options: PipelineOptions | None = None):
             min_accuracy=min_accuracy,
             min_macro_recall=min_macro_recall,
             max_length=max_length,
+            registry_uri=registry_uri,
+            max_regression=max_regression,
         )
         evaluate_task.set_display_name("evaluate")
 
@@ -115,7 +119,7 @@ def create_pipeline(options: PipelineOptions | None = None):
             register_task = register(
                 model=train_task.outputs["model"],
                 dataset=preprocess_task.outputs["dataset"],
-                metrics=evaluate_task.outputs["metrics"],
+                evaluation=evaluate_task.outputs["report"],
                 registry_uri=registry_uri,
                 run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
             )
@@ -156,7 +160,11 @@ def run_local(args: argparse.Namespace) -> int:
     from tweet_sentiment.errors import TweetSentimentError
     from tweet_sentiment.local_run import summarize_local_run
 
-    registry = str(Path(args.registry).expanduser().resolve())
+    registry = (
+        args.registry
+        if args.registry.startswith("gs://")
+        else str(Path(args.registry).expanduser().resolve())
+    )
     pipeline_root = str(Path(args.pipeline_root).expanduser().resolve())
     local.init(
         runner=local.SubprocessRunner(use_venv=False), pipeline_root=pipeline_root, raise_on_error=True
@@ -177,6 +185,7 @@ def run_local(args: argparse.Namespace) -> int:
             min_accuracy=args.min_accuracy,
             min_macro_recall=args.min_macro_recall,
             max_bad_fraction=args.max_bad_fraction,
+            max_regression=args.max_regression,
         )
     except RuntimeError as exc:
         print(f"\npipeline failed: {exc}", file=sys.stderr)
@@ -243,12 +252,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.001,
         help="share of rows that may be quarantined before preprocess fails",
     )
-    run_cmd.add_argument("--registry", default=local_defaults.registry, help="registry directory")
+    run_cmd.add_argument(
+        "--max-regression",
+        type=float,
+        default=0.0,
+        help="gate: how far below the champion's macro recall the candidate may be",
+    )
+    run_cmd.add_argument("--registry", default=local_defaults.registry, help="registry directory or gs://")
     run_cmd.add_argument(
         "--pipeline-root",
         default=local_defaults.pipeline_root,
         help="where kfp.local keeps the run's artifacts",
     )
+    add_models_command(commands)
     return parser
 
 
@@ -269,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "run-local":
         return run_local(args)
+    if args.command == "models":
+        return run_models_command(args)
     raise AssertionError(args.command)
 
 
