@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from tweet_sentiment.errors import TweetSentimentError
 from tweet_sentiment.registry import CHAMPION, Registry, open_registry
@@ -89,6 +90,6 @@ def run_models_command(args: argparse.Namespace) -> int:
         else:
             raise AssertionError(args.models_action)
     except TweetSentimentError as exc:
-        print(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
