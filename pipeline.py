@@ -28,6 +28,7 @@ from components.evaluate import evaluate
 from components.preprocess import preprocess
 from components.register import register
 from components.train import train
+from tweet_sentiment.registry_cli import add_models_command, run_models_command
 
 PIPELINE_NAME = "tweet-sentiment-training"
 ROOT = Path(__file__).resolve().parent
@@ -99,6 +100,7 @@ def create_pipeline(options: PipelineOptions | None = None):
         min_accuracy: float = 0.70,
         min_macro_recall: float = 0.0,
         max_bad_fraction: float = 0.01,
+        max_regression: float = 0.0,
     ):
         preprocess_task = preprocess_op(
             source=data_source,
@@ -143,6 +145,8 @@ def create_pipeline(options: PipelineOptions | None = None):
             min_accuracy=min_accuracy,
             min_macro_recall=min_macro_recall,
             max_length=max_length,
+            registry_uri=registry_uri,
+            max_regression=max_regression,
         )
         evaluate_task.set_display_name("evaluate")
 
@@ -150,7 +154,7 @@ def create_pipeline(options: PipelineOptions | None = None):
             register_task = register_op(
                 model=train_task.outputs["model"],
                 dataset=preprocess_task.outputs["dataset"],
-                metrics=evaluate_task.outputs["metrics"],
+                evaluation=evaluate_task.outputs["report"],
                 registry_uri=registry_uri,
                 run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
             )
@@ -212,7 +216,11 @@ def run_local(args: argparse.Namespace) -> int:
     from tweet_sentiment.errors import TweetSentimentError
     from tweet_sentiment.local_run import summarize_local_run
 
-    registry = str(Path(args.registry).expanduser().resolve())
+    registry = (
+        args.registry
+        if args.registry.startswith("gs://")
+        else str(Path(args.registry).expanduser().resolve())
+    )
     pipeline_root = Path(args.pipeline_root).expanduser().resolve()
     pipeline_root.mkdir(parents=True, exist_ok=True)
     earlier_runs = set(pipeline_root.iterdir())
@@ -239,6 +247,7 @@ def run_local(args: argparse.Namespace) -> int:
                 min_accuracy=args.min_accuracy,
                 min_macro_recall=args.min_macro_recall,
                 max_bad_fraction=args.max_bad_fraction,
+                max_regression=args.max_regression,
             )
     except RuntimeError as exc:
         reason = f"\n  {recorder.error_line}" if recorder.error_line else ""
@@ -320,7 +329,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.01,
         help="share of rows that may be quarantined before preprocess fails",
     )
-    run_cmd.add_argument("--registry", default=local_defaults.registry, help="registry directory")
+    run_cmd.add_argument(
+        "--max-regression",
+        type=float,
+        default=0.0,
+        help="gate: how far below the champion's macro recall the candidate may be",
+    )
+    run_cmd.add_argument("--registry", default=local_defaults.registry, help="registry directory or gs://")
     run_cmd.add_argument(
         "--pipeline-root",
         default=local_defaults.pipeline_root,
@@ -329,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     from deploy.cli import add_cluster_commands
 
     add_cluster_commands(commands, compile_pipeline=compile_for_target)
+    add_models_command(commands)
     return parser
 
 
@@ -361,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "run-local":
         return run_local(args)
+    if args.command == "models":
+        return run_models_command(args)
     if hasattr(args, "handler"):  # images / submit / schedule (deploy/cli.py)
         return args.handler(args)
     raise AssertionError(args.command)

@@ -1,4 +1,4 @@
-"""register: store the gated model as a new immutable registry version."""
+"""register: store the gated model as a new immutable registry version and promote it to champion."""
 
 from typing import NamedTuple
 
@@ -11,18 +11,19 @@ from components._images import CPU_IMAGE
 def register(
     model: dsl.Input[dsl.Model],
     dataset: dsl.Input[dsl.Dataset],
-    metrics: dsl.Input[dsl.Metrics],
+    evaluation: dsl.Input[dsl.Artifact],
     registry_uri: str,
     run_id: str = "",
 ) -> NamedTuple("Registration", version=int, uri=str):
-    """Registering the same run id twice returns the existing version."""
+    """Registering the same run id twice returns the existing version. `champion` moves to the new
+    version only if it still points at the champion that evaluate compared against."""
     from tweet_sentiment.steps import run_register
 
     return run_register(
         model.path,
         dataset.path,
         registry_uri,
-        metrics=metrics.metadata,
         parameters=model.metadata,
         run_id=run_id,
+        evaluation_path=evaluation.path,
     )

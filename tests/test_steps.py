@@ -101,14 +101,17 @@ def test_evaluate_scores_and_gates(trained_dir, dataset_dir, tmp_path):
 
 
 def test_gate_collects_every_failed_threshold():
-    decision = apply_gate(
-        {"accuracy": 0.5, "macro_recall": 0.4}, EvaluateConfig(min_accuracy=0.7, min_macro_recall=0.6)
-    )
+    from tweet_sentiment.metrics import classification_report
+
+    # 4 of 8 right; every prediction "neutral": fails both floors and the degenerate-model guard at once.
+    report = classification_report([0, 1, 1, 1, 1, 2, 2, 0], [1] * 8)
+    decision = apply_gate(report, EvaluateConfig(min_accuracy=0.7, min_macro_recall=0.6))
     assert not decision.passed
-    assert decision.reasons == [
+    assert decision.reasons[:2] == [
         "accuracy 0.5000 is below the minimum 0.7000",
-        "macro_recall 0.4000 is below the minimum 0.6000",
+        "macro_recall 0.3333 is below the minimum 0.6000",
     ]
+    assert any(reason.startswith("degenerate model") for reason in decision.reasons[2:])
     assert "gate failed" in decision.message()
 
 

@@ -8,9 +8,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from tweet_sentiment.data import load_split
+import numpy as np
+
+from tweet_sentiment.data import SplitData, load_split
 from tweet_sentiment.errors import ConfigError
 from tweet_sentiment.inference import choose_device, predict_probabilities
+from tweet_sentiment.labels import LABELS
 from tweet_sentiment.metrics import classification_report
 from tweet_sentiment.modeling import load_classifier, load_tokenizer
 
@@ -40,39 +43,197 @@ class EvaluateConfig:
     min_macro_recall: float = field(
         default=0.0, metadata={"help": "Gate: lowest accepted macro-averaged recall, in [0, 1]."}
     )
+    max_prediction_share: float = field(
+        default=0.9,
+        metadata={
+            "help": "Gate (degenerate model): highest share of predictions that may fall on one class; "
+            "1.0 disables the check."
+        },
+    )
+    min_gain_over_majority: float = field(
+        default=0.02,
+        metadata={
+            "help": "Gate (degenerate model): accuracy must beat always predicting the most frequent "
+            "class by at least this much."
+        },
+    )
+    max_regression: float = field(
+        default=0.0,
+        metadata={
+            "help": "Gate (champion/challenger): how far below the champion the candidate's "
+            "`champion_metric` may be; 0 means not worse."
+        },
+    )
+    champion_metric: str = field(
+        default="macro_recall",
+        metadata={"help": f"Metric compared with the champion: one of {', '.join(HEADLINE_METRICS)}."},
+    )
+    misclassified_samples: int = field(
+        default=25, metadata={"help": "Misclassified tweets shown in the report (most confident first)."}
+    )
     batch_size: int = field(default=64, metadata={"help": "Examples per forward pass."})
     max_length: int = field(default=128, metadata={"help": "Tokens kept per tweet."})
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda."})
 
     def __post_init__(self) -> None:
-        for name in ("min_accuracy", "min_macro_recall"):
+        problems = []
+        for name in ("min_accuracy", "min_macro_recall", "max_prediction_share", "max_regression"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
-                raise ConfigError(
-                    f"{name} must be between 0 and 1 (a fraction, not a percentage), got {value}"
-                )
+                problems.append(f"{name} must be between 0 and 1 (a fraction, not a percentage), got {value}")
+        if not -1.0 <= self.min_gain_over_majority <= 1.0:
+            problems.append(
+                f"min_gain_over_majority must be between -1 and 1, got {self.min_gain_over_majority}"
+            )
+        if self.champion_metric not in HEADLINE_METRICS:
+            problems.append(
+                f"champion_metric must be one of {', '.join(HEADLINE_METRICS)}, got {self.champion_metric!r}"
+            )
         if self.batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+            problems.append(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.misclassified_samples < 0:
+            problems.append(f"misclassified_samples must be >= 0, got {self.misclassified_samples}")
+        if problems:
+            raise ConfigError("invalid evaluation configuration: " + "; ".join(problems))
 
 
 @dataclass
 class GateDecision:
     passed: bool
     reasons: list[str]
+    notes: list[str] = field(default_factory=list)
 
     def message(self) -> str:
+        notes = "".join(f"\n  note: {note}" for note in self.notes)
         if self.passed:
-            return "gate passed"
-        return "gate failed:\n" + "\n".join(f"  - {reason}" for reason in self.reasons)
+            return "gate passed" + notes
+        return "gate failed:\n" + "\n".join(f"  - {reason}" for reason in self.reasons) + notes
 
 
-def apply_gate(report: dict[str, Any], config: EvaluateConfig) -> GateDecision:
-    """Check every threshold and collect every failure, so one run tells the whole story."""
-    reasons = []
+@dataclass
+class ChampionScore:
+    """The champion's figures on the same data, or why it could not be scored."""
+
+    version: int | None
+    report: dict[str, Any] | None = None
+    error: str = ""
+
+
+def majority_rate(report: dict[str, Any]) -> tuple[str, float]:
+    """The most frequent true class and its share: the accuracy of always predicting it."""
+    supports = {name: figures["support"] for name, figures in report["per_class"].items()}
+    name = max(supports, key=supports.get)
+    return name, supports[name] / report["examples"]
+
+
+def prediction_shares(report: dict[str, Any]) -> dict[str, float]:
+    matrix = report["confusion_matrix"]
+    predicted = [sum(row[j] for row in matrix) for j in range(len(report["labels"]))]
+    return {name: count / report["examples"] for name, count in zip(report["labels"], predicted, strict=True)}
+
+
+def apply_gate(
+    report: dict[str, Any], config: EvaluateConfig, champion: ChampionScore | None = None
+) -> GateDecision:
+    """Check every rule and collect every failure, so one run tells the whole story.
+
+    ``champion`` is None when there is no registry to compare with; ``ChampionScore(None)`` when
+    the registry has no champion yet (the first model passes the comparison by definition).
+    """
+    reasons: list[str] = []
+    notes: list[str] = []
     for metric, floor in (("accuracy", config.min_accuracy), ("macro_recall", config.min_macro_recall)):
         if report[metric] < floor:
             reasons.append(f"{metric} {report[metric]:.4f} is below the minimum {floor:.4f}")
-    return GateDecision(passed=not reasons, reasons=reasons)
+
+    shares = prediction_shares(report)
+    top_class = max(shares, key=shares.get)
+    if shares[top_class] > config.max_prediction_share:
+        reasons.append(
+            f"degenerate model: {shares[top_class]:.1%} of predictions are {top_class!r} "
+            f"(at most {config.max_prediction_share:.1%} allowed on one class)"
+        )
+    majority_class, majority = majority_rate(report)
+    if report["accuracy"] < majority + config.min_gain_over_majority:
+        reasons.append(
+            f"degenerate model: accuracy {report['accuracy']:.4f} does not beat always predicting "
+            f"{majority_class!r} ({majority:.4f}) by the required {config.min_gain_over_majority:.4f}"
+        )
+
+    metric = config.champion_metric
+    if champion is None:
+        notes.append("champion/challenger: no registry given, comparison skipped")
+    elif champion.version is None:
+        notes.append(
+            "champion/challenger: the registry has no champion yet; the first model passes by definition"
+        )
+    elif champion.report is None:
+        reasons.append(
+            f"champion/challenger: the champion (version {champion.version}) could not be scored, so the "
+            f"candidate cannot be compared: {champion.error}"
+        )
+    else:
+        candidate_value, champion_value = report[metric], champion.report[metric]
+        delta = candidate_value - champion_value
+        comparison = (
+            f"candidate {metric} {candidate_value:.4f} vs champion (version {champion.version}) "
+            f"{champion_value:.4f}: {delta:+.4f}"
+        )
+        if delta < -config.max_regression - 1e-12:
+            reasons.append(
+                f"champion/challenger: {comparison}, worse than the allowed regression of "
+                f"{config.max_regression:.4f}"
+            )
+        else:
+            notes.append(
+                f"champion/challenger: {comparison} (allowed regression {config.max_regression:.4f})"
+            )
+    return GateDecision(passed=not reasons, reasons=reasons, notes=notes)
+
+
+def score(
+    model_dir: str | os.PathLike[str], split: SplitData, config: EvaluateConfig
+) -> tuple[dict, np.ndarray]:
+    """The classification report and the class probabilities of ``model_dir`` on ``split``."""
+    device = choose_device(config.device)
+    tokenizer = load_tokenizer(str(model_dir))
+    model = load_classifier(str(model_dir), fresh_head=False).to(device)
+    probabilities = predict_probabilities(
+        model, tokenizer, split.texts, batch_size=config.batch_size, max_length=config.max_length
+    )
+    return classification_report(split.labels, probabilities.argmax(axis=1).tolist()), probabilities
+
+
+def score_champion(registry_uri: str, split: SplitData, config: EvaluateConfig) -> ChampionScore:
+    from tweet_sentiment.registry import CHAMPION, open_registry
+
+    registry = open_registry(registry_uri)
+    version = registry.get_alias(CHAMPION)
+    if version is None:
+        return ChampionScore(None)
+    try:
+        report, _probabilities = score(registry.model_dir(version), split, config)
+    except Exception as exc:  # any failure (missing files, GCS, model) must block the gate readably
+        return ChampionScore(version, error=f"{type(exc).__name__}: {exc}")
+    return ChampionScore(version, report)
+
+
+def misclassified(split: SplitData, probabilities: np.ndarray, limit: int) -> list[dict[str, Any]]:
+    """The ``limit`` most confident mistakes: the ones a reviewer learns most from."""
+    predicted = probabilities.argmax(axis=1)
+    wrong = [
+        i for i, (label, guess) in enumerate(zip(split.labels, predicted, strict=True)) if label != guess
+    ]
+    wrong.sort(key=lambda i: -float(probabilities[i, predicted[i]]))
+    return [
+        {
+            "text": split.texts[i],
+            "label": LABELS[split.labels[i]],
+            "predicted": LABELS[int(predicted[i])],
+            "confidence": round(float(probabilities[i, predicted[i]]), 4),
+        }
+        for i in wrong[:limit]
+    ]
 
 
 def evaluate(
@@ -80,37 +241,50 @@ def evaluate(
     model_dir: str | os.PathLike[str],
     dataset_dir: str | os.PathLike[str],
     *,
+    registry_uri: str = "",
     metrics_sink: MetricsSink | None = None,
     confusion_sink: ConfusionMatrixSink | None = None,
+    html_path: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
-    """Score ``model_dir`` on ``config.split`` of the dataset and apply the gate.
+    """Score ``model_dir`` (and the registry's champion, on the same split) and apply the gate.
 
-    Returns the classification report plus ``gate_passed`` and ``gate_reasons``; writes
-    ``evaluation.json`` next to the model. Headline figures go to ``metrics_sink`` and the
-    confusion matrix to ``confusion_sink`` (the KFP artifacts, in the component).
+    Returns the classification report plus ``gate_passed``, ``gate_reasons``, ``gate_notes`` and
+    ``champion``. Headline figures go to ``metrics_sink``, the confusion matrix to
+    ``confusion_sink`` (the KFP artifacts, in the component) and the HTML report to ``html_path``.
     """
     split = load_split(dataset_dir, config.split)
-    device = choose_device(config.device)
-    tokenizer = load_tokenizer(str(model_dir))
-    model = load_classifier(str(model_dir), fresh_head=False).to(device)
-    probabilities = predict_probabilities(
-        model, tokenizer, split.texts, batch_size=config.batch_size, max_length=config.max_length
-    )
-    report = classification_report(split.labels, probabilities.argmax(axis=1).tolist())
-    decision = apply_gate(report, config)
+    report, probabilities = score(model_dir, split, config)
+    champion = score_champion(registry_uri, split, config) if registry_uri else None
+    decision = apply_gate(report, config, champion)
     result = {
         **report,
         "split": config.split,
         "gate_passed": decision.passed,
         "gate_reasons": decision.reasons,
+        "gate_notes": decision.notes,
         "thresholds": asdict(config),
+        "registry_uri": registry_uri,
+        "champion": None if champion is None else asdict(champion),
+        "misclassified": misclassified(split, probabilities, config.misclassified_samples),
     }
     if metrics_sink is not None:
         for name in HEADLINE_METRICS:
             metrics_sink.log_metric(name, round(report[name], 6))
         metrics_sink.log_metric("examples", report["examples"])
+        for name, figures in report["per_class"].items():
+            for figure in ("precision", "recall", "f1"):
+                metrics_sink.log_metric(f"{figure}_{name}", round(figures[figure], 6))
+        metrics_sink.log_metric("gate_passed", int(decision.passed))
+        if champion is not None and champion.report is not None:
+            metrics_sink.log_metric("champion_version", champion.version)
+            for name in HEADLINE_METRICS:
+                metrics_sink.log_metric(f"champion_{name}", round(champion.report[name], 6))
     if confusion_sink is not None:
         confusion_sink.log_confusion_matrix(report["labels"], report["confusion_matrix"])
+    if html_path is not None:
+        from tweet_sentiment.report import render_html_report
+
+        Path(html_path).write_text(render_html_report(result), encoding="utf-8")
     print(
         json.dumps({k: result[k] for k in (*HEADLINE_METRICS, "split", "gate_passed", "gate_reasons")}),
         flush=True,

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from tweet_sentiment.errors import TweetSentimentError
+from tweet_sentiment.registry import CHAMPION, open_registry
 
 
 def latest_run_dir(pipeline_root: str | Path) -> Path:
@@ -37,6 +38,10 @@ def summarize_local_run(run_dir: str | Path, registry_uri: str) -> str:
             f"  {name:<9} precision {figures['precision']:.3f}  recall {figures['recall']:.3f}  "
             f"f1 {figures['f1']:.3f}  support {figures['support']}"
         )
+    lines.extend(f"  note: {note}" for note in report.get("gate_notes", []))
+    html_reports = sorted(run_dir.glob("evaluate/html_report"))
+    if html_reports:
+        lines.append(f"report: {html_reports[0]}")
     if report["gate_passed"]:
         lines.append("gate: PASSED")
         output_file = run_dir / "register" / "executor_output.json"
@@ -46,6 +51,8 @@ def summarize_local_run(run_dir: str | Path, registry_uri: str) -> str:
         lines.append(
             f"registered: version {registered['version']} at {registered['uri']} (registry {registry_uri})"
         )
+
+        lines.append(f"{CHAMPION}: version {open_registry(registry_uri).get_alias(CHAMPION)}")
     else:
         lines.append("gate: FAILED, model not registered:")
         lines.extend(f"  - {reason}" for reason in report["gate_reasons"])

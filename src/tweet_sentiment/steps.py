@@ -7,10 +7,19 @@ from a test, or from a Python shell, with nothing in between.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from tweet_sentiment.data import PreprocessConfig, preprocess, read_stats
-from tweet_sentiment.evaluation import ConfusionMatrixSink, EvaluateConfig, MetricsSink, evaluate, write_json
+from tweet_sentiment.evaluation import (
+    HEADLINE_METRICS,
+    ConfusionMatrixSink,
+    EvaluateConfig,
+    MetricsSink,
+    evaluate,
+    write_json,
+)
 from tweet_sentiment.registry import register_model
 from tweet_sentiment.snapshots import resolve_data_source
 from tweet_sentiment.training import TrainConfig, train
@@ -82,13 +91,29 @@ def run_evaluate(
     metrics_sink: MetricsSink | None = None,
     confusion_sink: ConfusionMatrixSink | None = None,
     report_path: str | None = None,
+    registry_uri: str = "",
+    max_regression: float = 0.0,
+    html_path: str | None = None,
 ) -> bool:
-    """Score the model and apply the gate. Returns whether it passed; the reasons are printed and reported."""
+    """Score the model (and the registry's champion) and apply the gate.
+
+    Returns whether it passed; the reasons are printed and reported.
+    """
     config = EvaluateConfig(
-        split=split, min_accuracy=min_accuracy, min_macro_recall=min_macro_recall, max_length=max_length
+        split=split,
+        min_accuracy=min_accuracy,
+        min_macro_recall=min_macro_recall,
+        max_length=max_length,
+        max_regression=max_regression,
     )
     result = evaluate(
-        config, model_dir, dataset_dir, metrics_sink=metrics_sink, confusion_sink=confusion_sink
+        config,
+        model_dir,
+        dataset_dir,
+        registry_uri=registry_uri,
+        metrics_sink=metrics_sink,
+        confusion_sink=confusion_sink,
+        html_path=html_path,
     )
     if report_path:
         write_json(result, report_path)
@@ -100,18 +125,38 @@ def run_register(
     dataset_dir: str,
     registry_uri: str,
     *,
-    metrics: dict[str, Any],
+    metrics: dict[str, Any] | None = None,
     parameters: dict[str, Any],
     run_id: str = "",
+    evaluation_path: str | None = None,
 ) -> tuple[int, str]:
-    """Store the model as a new registry version. Returns ``(version, uri)``."""
+    """Store the model as a new registry version. Returns ``(version, uri)``.
+
+    With ``evaluation_path`` (evaluate's JSON report) the version records the gate's verdict and
+    the champion it was compared with, and a passed gate moves ``champion`` to it.
+    """
     stats = read_stats(dataset_dir)
+    evaluation = json.loads(Path(evaluation_path).read_text(encoding="utf-8")) if evaluation_path else None
+    gate, parent, extra = {}, None, {"dataset": {k: v for k, v in stats.items() if k != "fingerprint"}}
+    if evaluation is not None:
+        metrics = {k: evaluation[k] for k in (*HEADLINE_METRICS, "examples", "per_class", "split")}
+        gate = {
+            "passed": evaluation["gate_passed"],
+            "reasons": evaluation["gate_reasons"],
+            "notes": evaluation.get("gate_notes", []),
+            "thresholds": evaluation["thresholds"],
+        }
+        parent = (evaluation.get("champion") or {}).get("version")
     result = register_model(
         registry_uri,
         model_dir,
-        metrics=dict(metrics),
+        metrics=dict(metrics or {}),
         parameters=dict(parameters),
         dataset_fingerprint=stats["fingerprint"],
         run_id=run_id,
+        gate=gate,
+        parent_champion=parent,
+        promote=bool(gate.get("passed")),
+        extra=extra,
     )
     return result.version, result.uri
