@@ -45,9 +45,9 @@ def trained(local_runner, dataset_dir, tiny_model_dir):
         task = train(
             dataset=_imported(dsl.Dataset, dataset_dir),
             model_name=model_name,
-            epochs=1.0,
-            learning_rate=1e-3,
-            batch_size=32,
+            epochs=10.0,
+            learning_rate=6e-3,
+            batch_size=16,
             max_length=32,
         )
         return task.outputs["model"]
@@ -74,7 +74,7 @@ def test_preprocess_component_fails_on_bad_data(local_runner, tmp_path):
 def test_train_component_writes_a_model(trained):
     model = trained.output
     assert (Path(model.path) / "model.safetensors").exists()
-    assert model.metadata["steps"] == 3  # ceil(90 / 32) steps in one epoch
+    assert model.metadata["steps"] == 60  # ceil(90 / 16) steps in each of 10 epochs
     assert model.metadata["param_model_name"]
 
 
@@ -101,13 +101,20 @@ def test_register_component_stores_a_version(local_runner, dataset_dir, trained,
     from kfp import dsl
 
     from components.register import register
+    from tweet_sentiment.steps import run_evaluate
+
+    report_path = tmp_path / "evaluation.json"
+    assert run_evaluate(
+        trained.output.path, str(dataset_dir), split="test", min_accuracy=0.0, report_path=str(report_path)
+    )
+    report = json.loads(report_path.read_text())
 
     @dsl.pipeline
     def register_only(registry_uri: str) -> int:
         task = register(
-            model=_imported(dsl.Model, trained.output.path, {"param_learning_rate": 0.001}),
+            model=_imported(dsl.Model, trained.output.path, {"param_learning_rate": 0.006}),
             dataset=_imported(dsl.Dataset, dataset_dir),
-            metrics=_imported(dsl.Metrics, dataset_dir, {"accuracy": 0.5}),
+            evaluation=_imported(dsl.Artifact, report_path),
             registry_uri=registry_uri,
             run_id="r1",
         )
@@ -116,6 +123,6 @@ def test_register_component_stores_a_version(local_runner, dataset_dir, trained,
     registry = tmp_path / "reg"
     assert register_only(registry_uri=str(registry)).output == 1
     metadata = json.loads((registry / "versions" / "000001" / "metadata.json").read_text())
-    assert metadata["metrics"] == {"accuracy": 0.5}
-    assert metadata["parameters"]["param_learning_rate"] == 0.001
+    assert metadata["metrics"]["accuracy"] == report["accuracy"]
+    assert metadata["parameters"]["param_learning_rate"] == 0.006
     assert metadata["run_id"] == "r1"
