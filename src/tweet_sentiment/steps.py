@@ -98,15 +98,35 @@ def run_register(
     metrics: dict[str, Any],
     parameters: dict[str, Any],
     run_id: str = "",
+    eval_split: str = "",
+    onnx_max_accuracy_drop_points: float = 0.5,
 ) -> tuple[int, str]:
-    """Store the model as a new registry version. Returns ``(version, uri)``."""
+    """Store the model as a new registry version. Returns ``(version, uri)``.
+
+    With ``eval_split`` the version also gets an int8 ONNX export in ``model/onnx/``, kept only
+    when its accuracy on that split is within ``onnx_max_accuracy_drop_points`` of the torch
+    model's; the measured figures and the decision go into the version's metadata.
+    """
+    import tempfile
+
     stats = read_stats(dataset_dir)
-    result = register_model(
-        registry_uri,
-        model_dir,
-        metrics=dict(metrics),
-        parameters=dict(parameters),
-        dataset_fingerprint=stats["fingerprint"],
-        run_id=run_id,
-    )
+    metrics, parameters = dict(metrics), dict(parameters)
+    with tempfile.TemporaryDirectory(prefix="register-") as workdir:
+        if eval_split:
+            from tweet_sentiment.onnx_export import OnnxExportConfig, model_copy_with_onnx
+
+            config = OnnxExportConfig(max_accuracy_drop_points=onnx_max_accuracy_drop_points)
+            model_dir, onnx_metrics, onnx_parameters = model_copy_with_onnx(
+                model_dir, dataset_dir, eval_split, workdir, config
+            )
+            metrics.update(onnx_metrics)
+            parameters.update(onnx_parameters)
+        result = register_model(
+            registry_uri,
+            model_dir,
+            metrics=metrics,
+            parameters=parameters,
+            dataset_fingerprint=stats["fingerprint"],
+            run_id=run_id,
+        )
     return result.version, result.uri
