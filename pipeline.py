@@ -18,6 +18,7 @@ from pathlib import Path
 
 from kfp import compiler, dsl, kubernetes
 
+from components.batch_predict import batch_predict
 from components.evaluate import evaluate
 from components.preprocess import preprocess
 from components.register import register
@@ -73,6 +74,8 @@ def create_pipeline(options: PipelineOptions | None = None):
         min_accuracy: float = 0.70,
         min_macro_recall: float = 0.0,
         max_bad_fraction: float = 0.001,
+        batch_predict_source: str = "",
+        batch_predict_model: str = "",
     ):
         preprocess_task = preprocess(
             source=data_source,
@@ -119,8 +122,20 @@ def create_pipeline(options: PipelineOptions | None = None):
                 metrics=evaluate_task.outputs["metrics"],
                 registry_uri=registry_uri,
                 run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                eval_split=eval_split,
             )
             register_task.set_display_name("register")
+
+            # Optional: score a file of tweets with the registry alias/version batch_predict_model,
+            # or, when that is empty, with the version just registered.
+            with dsl.If(batch_predict_source != "", name="batch-predict-requested"):
+                batch_predict_task = batch_predict(
+                    source=batch_predict_source,
+                    registry_uri=registry_uri,
+                    model=batch_predict_model,
+                    model_version=register_task.outputs["version"],
+                )
+                batch_predict_task.set_display_name("batch-predict")
 
     return tweet_sentiment_pipeline
 
@@ -178,6 +193,8 @@ def run_local(args: argparse.Namespace) -> int:
             min_accuracy=args.min_accuracy,
             min_macro_recall=args.min_macro_recall,
             max_bad_fraction=args.max_bad_fraction,
+            batch_predict_source=_absolute_if_local(args.batch_predict_source),
+            batch_predict_model=args.batch_predict_model,
         )
     except RuntimeError as exc:
         print(f"\npipeline failed: {exc}", file=sys.stderr)
@@ -188,6 +205,13 @@ def run_local(args: argparse.Namespace) -> int:
         print(f"\n{exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _absolute_if_local(source: str) -> str:
+    """Tasks run in their own working directory: hand them absolute local paths."""
+    if not source or "://" in source:
+        return source
+    return str(Path(source).expanduser().resolve())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -249,6 +273,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--pipeline-root",
         default=local_defaults.pipeline_root,
         help="where kfp.local keeps the run's artifacts",
+    )
+    run_cmd.add_argument(
+        "--batch-predict-source",
+        default="",
+        help="after registration, score this JSONL/CSV/text file of tweets (local or gs://)",
+    )
+    run_cmd.add_argument(
+        "--batch-predict-model",
+        default="",
+        help="registry alias or version for --batch-predict-source (default: the version just registered)",
     )
 
     from tweet_sentiment.predict import add_predict_command

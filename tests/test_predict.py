@@ -92,7 +92,8 @@ def test_predictions_match_direct_scoring_of_normalised_text(tiny_model_dir, tmp
         writer.writerow([99])  # too few fields
     output = tmp_path / "out.csv"
     run_predict(_config(tiny_model_dir, source, output, precision="fp32"))
-    rows = list(csv.DictReader(open(output, newline="")))
+    with open(output, newline="") as handle:
+        rows = list(csv.DictReader(handle))
     assert len(rows) == 10
     assert (
         rows[-1]["error"].startswith("malformed CSV row: expected 2 fields, got 1")

@@ -58,7 +58,8 @@ def available_cpus() -> int:
     except AttributeError:  # not Linux
         count = os.cpu_count() or 1
     try:
-        quota, period = open("/sys/fs/cgroup/cpu.max", encoding="utf-8").read().split()
+        with open("/sys/fs/cgroup/cpu.max", encoding="utf-8") as handle:
+            quota, period = handle.read().split()
         if quota != "max":
             count = min(count, max(1, int(int(quota) / int(period))))
     except (OSError, ValueError):

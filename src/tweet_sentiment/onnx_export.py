@@ -191,6 +191,10 @@ def onnx_model_path(model_dir: str | os.PathLike[str], variant: str = "int8") ->
     )
 
 
+def has_onnx_model(model_dir: str | os.PathLike[str], variant: str = "int8") -> bool:
+    return (Path(model_dir) / ONNX_DIR / VARIANT_FILES[variant]).exists()
+
+
 def accuracy(probabilities: np.ndarray, labels: Sequence[int]) -> float:
     return float((probabilities.argmax(axis=1) == np.asarray(labels)).mean()) if len(labels) else 0.0
 

@@ -1,6 +1,7 @@
 """Streaming batch prediction: tweets in (JSONL, CSV/TSV, plain text, stdin), labels and probabilities out.
 
-    python pipeline.py predict --model champion --registry model_registry --input tweets.jsonl --output out.jsonl
+    python pipeline.py predict --model champion --registry model_registry \
+        --input tweets.jsonl --output scored.jsonl
     cat tweets.txt | python pipeline.py predict --model ./my-model --input - --input-format text
 
 Rows are read lazily and scored a chunk at a time, so memory stays flat on files of any
@@ -12,6 +13,7 @@ label, and the rest of the file is still scored. Texts are normalised exactly as
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -29,7 +31,7 @@ from tweet_sentiment.text import normalize_tweet
 
 INPUT_FORMATS = ("auto", "jsonl", "csv", "tsv", "text")
 OUTPUT_FORMATS = ("auto", "jsonl", "csv")
-BACKENDS = ("torch", "onnx")
+BACKENDS = ("torch", "onnx", "auto")
 _SUFFIX_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv"}
 _SUFFIX_FORMATS.update({".txt": "text"})
 
@@ -48,7 +50,10 @@ class PredictConfig:
     output_format: str = field(default="auto", metadata={"help": "auto (from the suffix; stdout: jsonl)."})
     text_column: str = field(default="text", metadata={"help": "Field holding the tweet (JSONL/CSV)."})
     id_column: str = field(default="id", metadata={"help": "Field copied to the output when present."})
-    backend: str = field(default="torch", metadata={"help": "torch, or onnx (the int8 export)."})
+    backend: str = field(
+        default="torch",
+        metadata={"help": "torch; onnx (the stored ONNX export); auto: onnx where stored, else torch."},
+    )
     onnx_variant: str = field(default="int8", metadata={"help": "ONNX file to use: int8 or fp32."})
     precision: str = field(
         default="auto",
@@ -167,8 +172,8 @@ def _read_delimited(stream: io.BufferedIOBase, delimiter: str, config: PredictCo
         raise DataSourceError(f"{config.input}: line 1: unreadable header ({exc})") from None
     if config.text_column not in header:
         raise DataSourceError(
-            f"{config.input}: the header has no {config.text_column!r} column (columns: {', '.join(header)}); "
-            "pass --text-column"
+            f"{config.input}: the header has no {config.text_column!r} column "
+            f"(columns: {', '.join(header)}); pass --text-column"
         )
     text_index = header.index(config.text_column)
     id_index = header.index(config.id_column) if config.id_column in header else None
@@ -345,15 +350,17 @@ def run_predict(config: PredictConfig) -> dict[str, Any]:
     total = _count_lines(config.input)
     if total is not None and input_format in ("csv", "tsv"):
         total = max(0, total - 1)  # the header
-    in_handle = sys.stdin.buffer if config.input == "-" else open(config.input, "rb")
-    if config.output == "-":
-        out_handle = sys.stdout
-    else:
-        Path(config.output).parent.mkdir(parents=True, exist_ok=True)
-        out_handle = open(config.output, "w", encoding="utf-8", newline="")
-    started = time.perf_counter()
-    progress = tqdm(total=total, unit="tweet", desc="predict", file=sys.stderr, disable=not config.progress)
-    try:
+    with contextlib.ExitStack() as stack:
+        in_handle = sys.stdin.buffer if config.input == "-" else stack.enter_context(open(config.input, "rb"))
+        if config.output == "-":
+            out_handle = sys.stdout
+        else:
+            Path(config.output).parent.mkdir(parents=True, exist_ok=True)
+            out_handle = stack.enter_context(open(config.output, "w", encoding="utf-8", newline=""))
+        started = time.perf_counter()
+        progress = stack.enter_context(
+            tqdm(total=total, unit="tweet", desc="predict", file=sys.stderr, disable=not config.progress)
+        )
         counts = predict_stream(
             read_rows(in_handle, input_format, config),
             scorer,
@@ -361,12 +368,6 @@ def run_predict(config: PredictConfig) -> dict[str, Any]:
             config.chunk_size,
             progress,
         )
-    finally:
-        progress.close()
-        if in_handle is not sys.stdin.buffer:
-            in_handle.close()
-        if out_handle is not sys.stdout:
-            out_handle.close()
     seconds = time.perf_counter() - started
     summary = {
         **counts,
@@ -447,3 +448,53 @@ def handle_predict(args: argparse.Namespace) -> int:
         print(f"predict: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def run_batch_predict(
+    source: str,
+    output_dir: str | os.PathLike[str],
+    *,
+    registry_uri: str,
+    model: str,
+    backend: str = "auto",
+    text_column: str = "text",
+) -> dict[str, Any]:
+    """Score ``source`` (a local or gs:// JSONL/CSV/TSV/text file) into ``output_dir/predictions.jsonl``.
+
+    The pipeline's batch_predict step. Returns flat figures for the output artifact's metadata.
+    """
+    import tempfile
+
+    from tweet_sentiment.storage import is_gcs_uri
+
+    output = Path(output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="batch-predict-") as workdir:
+        local_source = source
+        if is_gcs_uri(source):
+            local_source = str(_download_object(source, Path(workdir)))
+        config = PredictConfig(
+            model=model,
+            registry=registry_uri,
+            input=local_source,
+            output=str(output / "predictions.jsonl"),
+            backend=backend,
+            text_column=text_column,
+            progress=False,
+        )
+        summary = run_predict(config)
+    summary.update({"source": source, "model": model})
+    (output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def _download_object(uri: str, directory: Path) -> Path:
+    from tweet_sentiment.storage import gcs_client, split_gcs_uri
+
+    bucket, name = split_gcs_uri(uri)
+    target = directory / Path(name).name
+    try:
+        gcs_client().bucket(bucket).blob(name).download_to_filename(str(target))
+    except Exception as exc:  # google-api-core raises many types; the user needs one line
+        raise DataSourceError(f"cannot read {uri}: {type(exc).__name__}: {exc}") from None
+    return target
