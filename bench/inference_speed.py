@@ -144,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="tweets the HF baseline scores (a prefix of --tweets; 0: all of them)",
     )
+    parser.add_argument(
+        "--bf16",
+        action="store_true",
+        help="also time torch under bf16 autocast where the CPU lacks native bf16 (it is on where it has it)",
+    )
     parser.add_argument("--train-data", type=Path, default=DEFAULT_TRAIN, help="for the cached bench model")
     parser.add_argument("--train-rows", type=int, default=2400, help="rows the cached bench model learns on")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where the bench model is cached")
@@ -190,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer = load_tokenizer(str(model_dir))
     model = load_classifier(str(model_dir), fresh_head=False).eval()
     precisions = ["fp32"]
-    if inference_precision("auto", torch.device("cpu")) == "bf16":
+    if args.bf16 or inference_precision("auto", torch.device("cpu")) == "bf16":
         precisions.append("bf16")
     for precision in precisions:
         predict_probabilities(model, tokenizer, texts[:64], precision=precision)  # warm-up

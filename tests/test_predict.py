@@ -140,6 +140,15 @@ def test_onnx_backend_from_a_registry_alias(tiny_model_dir, dataset_dir, tmp_pat
     assert [r["error"] is None for r in records] == [True, True, True, False, False]
     assert "onnx int8" in result.stderr
 
+    # The pipeline's batch_predict step: same registry, backend auto picks the stored int8 model.
+    from tweet_sentiment.predict import run_batch_predict
+
+    summary = run_batch_predict(str(source), tmp_path / "artifact", registry_uri=str(registry), model="1")
+    lines = (tmp_path / "artifact" / "predictions.jsonl").read_text().splitlines()
+    assert len(lines) == summary["rows"] == 5 and summary["errors"] == 2
+    got = [list(json.loads(line)["probabilities"].values()) for line in lines[:3]]
+    np.testing.assert_allclose(got, [list(r["probabilities"].values()) for r in records[:3]], atol=1e-5)
+
 
 def test_unknown_alias_is_a_clear_error(tmp_path):
     result = subprocess.run(
