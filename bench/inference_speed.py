@@ -100,7 +100,7 @@ def bench_hf_pipeline(model_dir: Path, texts: list[str]) -> tuple[list[int], flo
 
 def ensure_int8_onnx(model_dir: Path, cache_dir: Path) -> Path:
     """The model's stored int8 export, or one made now (cached next to the bench model)."""
-    from tweet_sentiment.onnx_export import INT8_FILE, ONNX_DIR, export_onnx, quantize_int8
+    from tweet_sentiment.onnx_export import INT8_FILE, ONNX_DIR, export_onnx, optimize_for_cpu, quantize_int8
 
     stored = model_dir / ONNX_DIR / INT8_FILE
     if stored.exists():
@@ -111,8 +111,8 @@ def ensure_int8_onnx(model_dir: Path, cache_dir: Path) -> Path:
     if cached.exists() and stamp.exists() and stamp.read_text() == f"{model_dir}:{fingerprint}":
         return cached
     cache_dir.mkdir(parents=True, exist_ok=True)
-    fp32 = export_onnx(model_dir, cache_dir / "model.onnx")
-    quantize_int8(fp32, cached)
+    exported = export_onnx(model_dir, cache_dir / "exported.onnx")
+    quantize_int8(optimize_for_cpu(exported, cache_dir / "model.onnx", model_dir), cached)
     stamp.write_text(f"{model_dir}:{fingerprint}")
     return cached
 

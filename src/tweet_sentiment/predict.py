@@ -247,7 +247,12 @@ class Scorer:
         self.config = config
         threads = set_cpu_threads(config.threads)
         tokenizer = load_tokenizer(str(model_dir))
-        if config.backend == "onnx":
+        backend = config.backend
+        if backend == "auto":
+            from tweet_sentiment.onnx_export import has_onnx_model
+
+            backend = "onnx" if has_onnx_model(model_dir, config.onnx_variant) else "torch"
+        if backend == "onnx":
             from tweet_sentiment.onnx_export import OnnxClassifier, onnx_model_path
 
             self.onnx = OnnxClassifier(
