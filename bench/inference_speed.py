@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "tweet_eval_sentiment" / "validation.jsonl"
 DEFAULT_TRAIN = ROOT.parent / "shared" / "data" / "tweet_eval_sentiment" / "train.jsonl"
 DEFAULT_CACHE = ROOT / ".cache" / "bench-model"
+QUICK_BASELINE_TWEETS = 300
 
 
 def fine_tune_bench_model(train_path: str | os.PathLike[str], output_dir: str | os.PathLike[str], rows: int):
@@ -142,12 +143,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--baseline-tweets",
         type=int,
         default=0,
-        help="tweets the HF baseline scores (a prefix of --tweets; 0: all of them)",
+        help=f"tweets the HF baseline scores (prefix of --tweets; 0: all; --quick: {QUICK_BASELINE_TWEETS})",
     )
     parser.add_argument(
         "--bf16",
         action="store_true",
         help="also time torch under bf16 autocast where the CPU lacks native bf16 (it is on where it has it)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="threads for every path, the HF baseline included (0: one per available CPU)",
     )
     parser.add_argument("--train-data", type=Path, default=DEFAULT_TRAIN, help="for the cached bench model")
     parser.add_argument("--train-rows", type=int, default=2400, help="rows the cached bench model learns on")
@@ -174,9 +181,11 @@ def main(argv: list[str] | None = None) -> int:
         if not (model_dir / "config.json").exists():
             print(f"no cached bench model in {model_dir}: fine-tuning one (once; later runs reuse it)")
             fine_tune_bench_model(args.train_data, model_dir, args.train_rows)
-    threads = set_cpu_threads()
+    threads = set_cpu_threads(args.threads)
     texts, labels = load_tweets(args.data, args.tweets)
-    baseline_count = min(args.baseline_tweets or len(texts), len(texts))
+    # --quick: the HF baseline (about 100 tweets/s unloaded, far less on a busy machine) scores a prefix.
+    baseline_count = args.baseline_tweets or (QUICK_BASELINE_TWEETS if args.quick else len(texts))
+    baseline_count = min(baseline_count, len(texts))
     print(f"model: {model_dir}")
     print(
         f"data: first {len(texts)} tweets of {args.data}; {threads} threads; "
@@ -251,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ours = {k: v for k, v in results.items() if k.startswith("ours_")}
     best = max(ours, key=lambda k: ours[k]["tweets_per_s"])
-    samples = 200 if args.quick else 1000
+    samples = 100 if args.quick else 1000
     if best == "ours_onnx_int8":
         score_one = lambda text: onnx.predict_probabilities([text])  # noqa: E731
     else:
