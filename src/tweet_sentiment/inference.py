@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -31,6 +33,109 @@ def autocast_dtype(precision: str, device) -> object | None:
     return None
 
 
+@lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The CPU feature flags of this machine (Linux ``/proc/cpuinfo``; empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def cpu_has_native_bf16() -> bool:
+    """True where bf16 matmuls run in hardware (AVX-512 BF16 or AMX); elsewhere bf16 is emulated and slow."""
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on: its affinity mask, capped by a cgroup CPU quota (containers)."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        count = os.cpu_count() or 1
+    try:
+        with open("/sys/fs/cgroup/cpu.max", encoding="utf-8") as handle:
+            quota, period = handle.read().split()
+        if quota != "max":
+            count = min(count, max(1, int(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, count)
+
+
+def set_cpu_threads(threads: int = 0) -> int:
+    """Use ``threads`` intra-op threads (0: one per available CPU). Returns the number set."""
+    import torch
+
+    threads = threads or available_cpus()
+    torch.set_num_threads(threads)
+    return threads
+
+
+def inference_precision(requested: str, device) -> str:
+    """Resolve ``auto`` for scoring: bf16 on GPUs and on CPUs with native bf16, else fp32.
+
+    Only for inference: training keeps :func:`autocast_dtype`'s fp32-on-CPU default.
+    """
+    if requested != "auto":
+        return requested
+    if device.type == "cuda" or cpu_has_native_bf16():
+        return "bf16"
+    return "fp32"
+
+
+def length_sorted_batches(
+    lengths: Sequence[int], *, batch_size: int = 64, max_batch_tokens: int = 0
+) -> list[np.ndarray]:
+    """Indices grouped into batches of similar length (shortest first).
+
+    With ``max_batch_tokens`` a batch also stops growing once ``rows x longest`` would exceed
+    it, so short tweets go in big batches and long ones in small batches (dynamic batching).
+    """
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    batches: list[np.ndarray] = []
+    start = 0
+    while start < len(order):
+        end = min(start + batch_size, len(order))
+        if max_batch_tokens:
+            # Sorted ascending, so the last row of a candidate batch is its longest.
+            while end - start > 1 and (end - start) * lengths[order[end - 1]] > max_batch_tokens:
+                end -= 1
+        batches.append(order[start:end])
+        start = end
+    return batches
+
+
+def score_encoded(
+    encoded: Sequence[Sequence[int]],
+    forward: Callable[[object, object], np.ndarray],
+    *,
+    num_labels: int,
+    pad_id: int,
+    batch_size: int = 64,
+    max_batch_tokens: int = 0,
+) -> np.ndarray:
+    """Probabilities for token-id lists, in input order. ``forward(input_ids, attention_mask)`` returns
+    logits for one padded batch (torch tensors in, numpy out); any backend can supply it."""
+    probabilities = np.zeros((len(encoded), num_labels), dtype=np.float32)
+    lengths = [len(ids) for ids in encoded]
+    for index in length_sorted_batches(lengths, batch_size=batch_size, max_batch_tokens=max_batch_tokens):
+        input_ids, attention_mask = pad_batch([encoded[i] for i in index], pad_id)
+        logits = np.asarray(forward(input_ids, attention_mask), dtype=np.float32)
+        probabilities[index] = softmax(logits)
+    return probabilities
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
 def predict_probabilities(
     model,
     tokenizer,
@@ -39,6 +144,7 @@ def predict_probabilities(
     batch_size: int = 64,
     max_length: int = 128,
     precision: str = "auto",
+    max_batch_tokens: int = 0,
 ) -> np.ndarray:
     """Class probabilities for ``texts`` (shape ``[n, num_labels]``), in input order.
 
@@ -51,20 +157,22 @@ def predict_probabilities(
     device = next(model.parameters()).device
     dtype = autocast_dtype(precision, device)
     encoded = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
-    order = np.argsort([len(ids) for ids in encoded], kind="stable")
-    probabilities = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
-    pad_id = tokenizer.pad_token_id or 0
     model.eval()
+
+    def forward(input_ids, attention_mask) -> np.ndarray:
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            logits = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
+        return logits.float().cpu().numpy()
+
     with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            index = order[start : start + batch_size]
-            input_ids, attention_mask = pad_batch([encoded[i] for i in index], pad_id)
-            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                logits = model(
-                    input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)
-                ).logits
-            probabilities[index] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-    return probabilities
+        return score_encoded(
+            encoded,
+            forward,
+            num_labels=model.config.num_labels,
+            pad_id=tokenizer.pad_token_id or 0,
+            batch_size=batch_size,
+            max_batch_tokens=max_batch_tokens,
+        )
 
 
 def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int, multiple_of: int = 8):

@@ -129,12 +129,19 @@ def run_register(
     parameters: dict[str, Any],
     run_id: str = "",
     evaluation_path: str | None = None,
+    eval_split: str = "",
+    onnx_max_accuracy_drop_points: float = 0.5,
 ) -> tuple[int, str]:
     """Store the model as a new registry version. Returns ``(version, uri)``.
 
     With ``evaluation_path`` (evaluate's JSON report) the version records the gate's verdict and
-    the champion it was compared with, and a passed gate moves ``champion`` to it.
+    the champion it was compared with, and a passed gate moves ``champion`` to it. With
+    ``eval_split`` the version also gets an int8 ONNX export in ``model/onnx/``, kept only when its
+    accuracy on that split is within ``onnx_max_accuracy_drop_points`` of the torch model's; the
+    measured figures and the decision go into the version's metadata.
     """
+    import tempfile
+
     stats = read_stats(dataset_dir)
     evaluation = json.loads(Path(evaluation_path).read_text(encoding="utf-8")) if evaluation_path else None
     gate, parent, extra = {}, None, {"dataset": {k: v for k, v in stats.items() if k != "fingerprint"}}
@@ -147,16 +154,27 @@ def run_register(
             "thresholds": evaluation["thresholds"],
         }
         parent = (evaluation.get("champion") or {}).get("version")
-    result = register_model(
-        registry_uri,
-        model_dir,
-        metrics=dict(metrics or {}),
-        parameters=dict(parameters),
-        dataset_fingerprint=stats["fingerprint"],
-        run_id=run_id,
-        gate=gate,
-        parent_champion=parent,
-        promote=bool(gate.get("passed")),
-        extra=extra,
-    )
+    metrics, parameters = dict(metrics or {}), dict(parameters)
+    with tempfile.TemporaryDirectory(prefix="register-") as workdir:
+        if eval_split:
+            from tweet_sentiment.onnx_export import OnnxExportConfig, model_copy_with_onnx
+
+            config = OnnxExportConfig(max_accuracy_drop_points=onnx_max_accuracy_drop_points)
+            model_dir, onnx_metrics, onnx_parameters = model_copy_with_onnx(
+                model_dir, dataset_dir, eval_split, workdir, config
+            )
+            metrics.update(onnx_metrics)
+            parameters.update(onnx_parameters)
+        result = register_model(
+            registry_uri,
+            model_dir,
+            metrics=metrics,
+            parameters=parameters,
+            dataset_fingerprint=stats["fingerprint"],
+            run_id=run_id,
+            gate=gate,
+            parent_champion=parent,
+            promote=bool(gate.get("passed")),
+            extra=extra,
+        )
     return result.version, result.uri
