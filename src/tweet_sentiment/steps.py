@@ -12,7 +12,8 @@ from typing import Any
 from tweet_sentiment.data import PreprocessConfig, preprocess, read_stats
 from tweet_sentiment.evaluation import ConfusionMatrixSink, EvaluateConfig, MetricsSink, evaluate, write_json
 from tweet_sentiment.registry import register_model
-from tweet_sentiment.training import TrainConfig, train
+from tweet_sentiment.distributed import launch_training
+from tweet_sentiment.training import TrainConfig, log_training_metrics
 
 
 def run_preprocess(
@@ -48,8 +49,17 @@ def run_train(
     seed: int = 42,
     precision: str = "auto",
     max_steps: int = 0,
+    checkpoint_dir: str = "",
+    checkpoint_every_steps: int = 500,
+    eval_every_steps: int = 0,
+    nproc: int = 1,
+    metrics_sink: MetricsSink | None = None,
 ) -> dict[str, Any]:
-    """Fine-tune and save the model; returns flat figures for the Model artifact's metadata."""
+    """Fine-tune and save the model; returns flat figures for the Model artifact's metadata.
+
+    ``nproc`` > 1 trains with that many DDP processes under torchrun (one per GPU, or gloo on CPU).
+    The best validation figures and the throughput go to ``metrics_sink`` (a KFP ``Metrics``).
+    """
     config = TrainConfig(
         model_name=model_name,
         epochs=epochs,
@@ -59,8 +69,13 @@ def run_train(
         seed=seed,
         precision=precision,
         max_steps=max_steps,
+        checkpoint_dir=checkpoint_dir,
+        checkpoint_every_steps=checkpoint_every_steps,
+        eval_every_steps=eval_every_steps,
     )
-    summary = train(config, dataset_dir, output_dir)
+    summary = launch_training(config, dataset_dir, output_dir, nproc)
+    if metrics_sink is not None:
+        log_training_metrics(summary, metrics_sink)
     flat = {k: v for k, v in summary.items() if isinstance(v, (int, float, str)) and v is not None}
     flat.update({f"param_{k}": v for k, v in summary["config"].items() if isinstance(v, (int, float, str))})
     return flat
