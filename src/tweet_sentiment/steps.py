@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from tweet_sentiment.data import PreprocessConfig, preprocess, read_stats
+from tweet_sentiment.distributed import launch_training
 from tweet_sentiment.evaluation import ConfusionMatrixSink, EvaluateConfig, MetricsSink, evaluate, write_json
 from tweet_sentiment.registry import register_model
-from tweet_sentiment.distributed import launch_training
 from tweet_sentiment.training import TrainConfig, log_training_metrics
 
 

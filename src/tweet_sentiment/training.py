@@ -223,7 +223,7 @@ def epoch_batches(
 
 
 def _layer_depth(name: str, num_layers: int) -> int:
-    """0 for the classifier head and pooler, i for encoder layer num_layers - i, num_layers + 1 for embeddings."""
+    """Distance from the top: 0 for head and pooler, L - i for layer i of L, L + 1 for embeddings."""
     if ".layer." in name:
         try:
             index = int(name.split(".layer.")[1].split(".")[0])
