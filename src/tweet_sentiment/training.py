@@ -414,6 +414,8 @@ def train(
     optimizer = _optimizer(model, config)
     scheduler = _linear_schedule(optimizer, warmup_steps, total_steps)
     pad_id = tokenizer.pad_token_id or 0
+    # Rounding lengths up to a multiple of 8 feeds GPU tensor cores; on a CPU it is only wasted work.
+    pad_multiple = 8 if device.type == "cuda" else 1
 
     train_model = model
     if dist.enabled:
@@ -561,7 +563,7 @@ def train(
             segment_started = time.perf_counter()
             while batch_in_epoch < len(batches) and step < total_steps:
                 index = batches[batch_in_epoch]
-                input_ids, attention_mask = pad_batch([encoded[i] for i in index], pad_id)
+                input_ids, attention_mask = pad_batch([encoded[i] for i in index], pad_id, pad_multiple)
                 batch_labels = labels[index].to(device, non_blocking=True)
                 with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                     logits = train_model(
