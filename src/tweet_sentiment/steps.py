@@ -7,6 +7,7 @@ from a test, or from a Python shell, with nothing in between.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from tweet_sentiment.data import PreprocessConfig, preprocess, read_stats
@@ -49,7 +50,9 @@ def run_train(
     seed: int = 42,
     precision: str = "auto",
     max_steps: int = 0,
-    checkpoint_dir: str = "",
+    checkpoint_root: str = "",
+    run_id: str = "",
+    model_uri: str = "",
     checkpoint_every_steps: int = 500,
     eval_every_steps: int = 0,
     nproc: int = 1,
@@ -58,8 +61,10 @@ def run_train(
     """Fine-tune and save the model; returns flat figures for the Model artifact's metadata.
 
     ``nproc`` > 1 trains with that many DDP processes under torchrun (one per GPU, or gloo on CPU).
-    The best validation figures and the throughput go to ``metrics_sink`` (a KFP ``Metrics``).
+    Checkpoints go where :func:`checkpoint_location` says; a retried task resumes from them. The best
+    validation figures and the throughput go to ``metrics_sink`` (a KFP ``Metrics``).
     """
+    checkpoint_dir = checkpoint_location(checkpoint_root, run_id, output_dir, model_uri)
     config = TrainConfig(
         model_name=model_name,
         epochs=epochs,
@@ -79,6 +84,20 @@ def run_train(
     flat = {k: v for k, v in summary.items() if isinstance(v, (int, float, str)) and v is not None}
     flat.update({f"param_{k}": v for k, v in summary["config"].items() if isinstance(v, (int, float, str))})
     return flat
+
+
+def checkpoint_location(checkpoint_root: str, run_id: str, output_dir: str, model_uri: str = "") -> str:
+    """``<root>/<run_id>/train`` when a root is given; otherwise ``checkpoints`` inside the model artifact.
+
+    The artifact's own location survives a retry of the same task, and the checkpoints are deleted
+    once the model is saved. A ``gs://`` artifact URI is used as such (writes go through the GCS
+    API, where the marker-last protocol is atomic) rather than through its gcsfuse mount.
+    """
+    if checkpoint_root:
+        return f"{checkpoint_root.rstrip('/')}/{run_id or 'default'}/train"
+    if model_uri.startswith("gs://"):
+        return f"{model_uri.rstrip('/')}/checkpoints"
+    return str(Path(output_dir) / "checkpoints")
 
 
 def run_evaluate(

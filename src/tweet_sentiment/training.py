@@ -600,7 +600,11 @@ def train(
                         writer.add_scalar("train/loss", mean_loss, step)
                         writer.add_scalar("train/learning_rate", scheduler.get_last_lr()[-1], step)
                 # A SIGTERM on the last step needs no checkpoint: the run is about to finish anyway.
-                stop_now = _any_rank(stop.requested, dist, device) and step < total_steps
+                # Under DDP the ranks agree on stopping through an all-reduce, which syncs with the host;
+                # every 10 steps is often enough within a preemption's grace period.
+                stop_now = step < total_steps and (
+                    _any_rank(stop.requested, dist, device) if not dist.enabled or step % 10 == 0 else False
+                )
                 if config.eval_every_steps and step % config.eval_every_steps == 0 and step < total_steps:
                     train_seconds += time.perf_counter() - segment_started
                     evaluate_now(None)
