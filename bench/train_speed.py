@@ -141,11 +141,15 @@ def run_seed_recipe(model_name: str, dataset: Path, epochs: float, seed: int, ou
     }
 
 
-def run_ours(model_name: str, dataset: Path, epochs: float, seed: int, output: Path) -> dict:
+def run_ours(
+    model_name: str, dataset: Path, epochs: float, seed: int, output: Path, threads: int = 0
+) -> dict:
     from tweet_sentiment.modeling import load_classifier, load_tokenizer
     from tweet_sentiment.training import TrainConfig, train
 
-    config = TrainConfig(model_name=model_name, epochs=epochs, seed=seed, eval_split="", progress=False)
+    config = TrainConfig(
+        model_name=model_name, epochs=epochs, seed=seed, eval_split="", progress=False, num_threads=threads
+    )
     summary = train(config, dataset, output)
     return {
         "model": load_classifier(str(output), fresh_head=False),
@@ -180,10 +184,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-examples", type=int, help="override the validation slice size")
     parser.add_argument("--epochs", type=float, help="override the epochs of both arms")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch CPU threads for both arms (0: torch's default). On a machine shared with other jobs, "
+        "1 avoids OpenMP threads waiting on each other.",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     base = QUICK if args.quick else FULL
     sizes = BenchSizes(
         args.train_examples or base.train_examples,
@@ -233,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
 
-        ours = run_ours(args.model, dataset, sizes.epochs, args.seed, workdir / "ours")
+        ours = run_ours(args.model, dataset, sizes.epochs, args.seed, workdir / "ours", args.threads)
         ours_report = score(ours, dataset)
         print(
             json.dumps(
