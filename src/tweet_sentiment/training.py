@@ -605,7 +605,8 @@ def train(
                 stop_now = step < total_steps and (
                     _any_rank(stop.requested, dist, device) if not dist.enabled or step % 10 == 0 else False
                 )
-                if config.eval_every_steps and step % config.eval_every_steps == 0 and step < total_steps:
+                at_epoch_end = batch_in_epoch >= len(batches) or step >= total_steps  # evaluated below anyway
+                if config.eval_every_steps and step % config.eval_every_steps == 0 and not at_epoch_end:
                     train_seconds += time.perf_counter() - segment_started
                     evaluate_now(None)
                     segment_started = time.perf_counter()
