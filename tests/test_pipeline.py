@@ -25,7 +25,9 @@ def test_train_task_requests_a_gpu_on_a_gpu_node(tmp_path):
     spec, platform = _documents(pipeline.compile_pipeline(tmp_path / "p.yaml"))
     resources = spec["deploymentSpec"]["executors"]["exec-train"]["container"]["resources"]
     assert resources["accelerator"]["resourceType"] == "nvidia.com/gpu"
-    assert resources["accelerator"]["resourceCount"] == "1"
+    # The count is the run-time parameter num_gpus (one DDP process per GPU), 1 unless a run asks for more.
+    assert resources["accelerator"]["resourceCount"] == "{{$.inputs.parameters['pipelinechannel--num_gpus']}}"
+    assert spec["root"]["inputDefinitions"]["parameters"]["num_gpus"]["defaultValue"] == 1
     train_config = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-train"]
     assert train_config["nodeSelector"]["labels"] == {"cloud.google.com/gke-accelerator": "nvidia-l4"}
     assert train_config["tolerations"] == [
@@ -43,12 +45,7 @@ def test_gpu_settings_come_from_compile_options(tmp_path):
         == 0
     )
     spec, platform = _documents(out)
-    assert (
-        spec["deploymentSpec"]["executors"]["exec-train"]["container"]["resources"]["accelerator"][
-            "resourceCount"
-        ]
-        == "2"
-    )
+    assert spec["root"]["inputDefinitions"]["parameters"]["num_gpus"]["defaultValue"] == 2
     assert platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-train"]["nodeSelector"][
         "labels"
     ] == {"pool": "a100"}

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tweet_sentiment.data import PreprocessConfig, preprocess, read_stats
+from tweet_sentiment.distributed import launch_training
 from tweet_sentiment.evaluation import (
     HEADLINE_METRICS,
     ConfusionMatrixSink,
@@ -22,7 +23,7 @@ from tweet_sentiment.evaluation import (
 )
 from tweet_sentiment.registry import register_model
 from tweet_sentiment.snapshots import resolve_data_source
-from tweet_sentiment.training import TrainConfig, train
+from tweet_sentiment.training import TrainConfig, log_training_metrics
 
 
 def run_preprocess(
@@ -62,8 +63,21 @@ def run_train(
     seed: int = 42,
     precision: str = "auto",
     max_steps: int = 0,
+    checkpoint_root: str = "",
+    run_id: str = "",
+    model_uri: str = "",
+    checkpoint_every_steps: int = 500,
+    eval_every_steps: int = 0,
+    nproc: int = 1,
+    metrics_sink: MetricsSink | None = None,
 ) -> dict[str, Any]:
-    """Fine-tune and save the model; returns flat figures for the Model artifact's metadata."""
+    """Fine-tune and save the model; returns flat figures for the Model artifact's metadata.
+
+    ``nproc`` > 1 trains with that many DDP processes under torchrun (one per GPU, or gloo on CPU).
+    Checkpoints go where :func:`checkpoint_location` says; a retried task resumes from them. The best
+    validation figures and the throughput go to ``metrics_sink`` (a KFP ``Metrics``).
+    """
+    checkpoint_dir = checkpoint_location(checkpoint_root, run_id, output_dir, model_uri)
     config = TrainConfig(
         model_name=model_name,
         epochs=epochs,
@@ -73,11 +87,30 @@ def run_train(
         seed=seed,
         precision=precision,
         max_steps=max_steps,
+        checkpoint_dir=checkpoint_dir,
+        checkpoint_every_steps=checkpoint_every_steps,
+        eval_every_steps=eval_every_steps,
     )
-    summary = train(config, dataset_dir, output_dir)
+    summary = launch_training(config, dataset_dir, output_dir, nproc)
+    if metrics_sink is not None:
+        log_training_metrics(summary, metrics_sink)
     flat = {k: v for k, v in summary.items() if isinstance(v, (int, float, str)) and v is not None}
     flat.update({f"param_{k}": v for k, v in summary["config"].items() if isinstance(v, (int, float, str))})
     return flat
+
+
+def checkpoint_location(checkpoint_root: str, run_id: str, output_dir: str, model_uri: str = "") -> str:
+    """``<root>/<run_id>/train`` when a root is given; otherwise ``checkpoints`` inside the model artifact.
+
+    The artifact's own location survives a retry of the same task, and the checkpoints are deleted
+    once the model is saved. A ``gs://`` artifact URI is used as such (writes go through the GCS
+    API, where the marker-last protocol is atomic) rather than through its gcsfuse mount.
+    """
+    if checkpoint_root:
+        return f"{checkpoint_root.rstrip('/')}/{run_id or 'default'}/train"
+    if model_uri.startswith("gs://"):
+        return f"{model_uri.rstrip('/')}/checkpoints"
+    return str(Path(output_dir) / "checkpoints")
 
 
 def run_evaluate(

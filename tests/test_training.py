@@ -1,0 +1,135 @@
+"""The train step on the tiny model: planning, tracking artifacts, resume, validation of settings."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tweet_sentiment.checkpointing import COMPLETE_MARKER, CheckpointStore
+from tweet_sentiment.errors import ConfigError
+from tweet_sentiment.training import TrainConfig, class_weights, epoch_batches, train
+
+
+def tiny_config(model_dir, **overrides) -> TrainConfig:
+    settings = dict(
+        model_name=str(model_dir),
+        epochs=2,
+        batch_size=8,
+        learning_rate=1e-3,
+        max_length=32,
+        eval_split="test",
+        progress=False,
+        log_every_steps=2,
+        num_threads=1,  # see test_training_resilience: a tiny model on a shared machine runs best on one
+    )
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def test_epoch_batches_cover_every_example_once_and_shard_disjointly():
+    lengths = list(np.random.default_rng(0).integers(3, 40, size=103))
+    config = TrainConfig(batch_size=8, seed=7)
+    single = np.concatenate(epoch_batches(lengths, config, epoch=1))
+    assert sorted(single.tolist()) == list(range(103))
+    assert epoch_batches(lengths, config, 1)[3].tolist() == epoch_batches(lengths, config, 1)[3].tolist()
+    assert single.tolist() != np.concatenate(epoch_batches(lengths, config, 2)).tolist()
+    rank0 = np.concatenate(epoch_batches(lengths, config, 1, rank=0, world_size=2))
+    rank1 = np.concatenate(epoch_batches(lengths, config, 1, rank=1, world_size=2))
+    assert not set(rank0.tolist()) & set(rank1.tolist())
+    assert len(epoch_batches(lengths, config, 1, 0, 2)) == len(epoch_batches(lengths, config, 1, 1, 2))
+
+
+def test_length_grouping_cuts_padding():
+    lengths = list(np.random.default_rng(1).integers(5, 60, size=2000))
+    grouped = epoch_batches(lengths, TrainConfig(batch_size=32), 1)
+    plain = epoch_batches(lengths, TrainConfig(batch_size=32, group_by_length=False), 1)
+
+    def padded(batches):
+        return sum(max(lengths[i] for i in b) * len(b) for b in batches)
+
+    assert padded(grouped) < 0.6 * padded(plain)
+
+
+def test_class_weights_lift_the_minority_class():
+    weights = class_weights([0] * 10 + [1] * 40 + [2] * 50, 3, 0.5)
+    assert weights[0] > weights[1] > weights[2]
+    assert class_weights([0, 1, 2], 3, 0.0) == pytest.approx([1.0, 1.0, 1.0])
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"learning_rate": 0}, "learning_rate"),
+        ({"checkpoint_every_steps": 0}, "checkpoint_every_steps"),
+        ({"layer_lr_decay": 1.5}, "layer_lr_decay"),
+        ({"precision": "int8"}, "precision"),
+    ],
+)
+def test_bad_settings_are_named(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(**overrides)
+
+
+def test_train_writes_model_summary_and_tensorboard(tiny_model_dir, dataset_dir, tmp_path):
+    from tweet_sentiment.modeling import load_classifier
+
+    summary = train(tiny_config(tiny_model_dir, eval_every_steps=5), dataset_dir, tmp_path / "model")
+    assert summary["steps"] == summary["planned_steps"] == 2 * 12
+    evaluated = [h for h in summary["history"] if "test_macro_recall" in h]
+    assert [h["step"] for h in evaluated] == [5, 10, 12, 15, 20, 24]
+    assert summary["best_step"] in {h["step"] for h in evaluated}
+    assert load_classifier(str(tmp_path / "model"), fresh_head=False).config.num_labels == 3
+    events = list((tmp_path / "model" / "tensorboard").glob("events.out.tfevents.*"))
+    assert events
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(events[0].parent))
+    accumulator.Reload()
+    tags = set(accumulator.Tags()["scalars"])
+    assert {"train/loss", "train/learning_rate", "test/accuracy", "test/macro_recall"} <= tags
+    saved = json.loads((tmp_path / "model" / "training_summary.json").read_text())
+    assert saved["saved_model_digest"] == summary["saved_model_digest"]
+
+
+def test_resume_from_a_checkpoint_reproduces_the_uninterrupted_run(tiny_model_dir, dataset_dir, tmp_path):
+    """Resuming restores optimizer, scheduler, RNG and data position: the weights come out bit-identical."""
+    import shutil
+
+    checkpoints = tmp_path / "ckpt"
+    config = tiny_config(
+        tiny_model_dir, checkpoint_dir=str(checkpoints), checkpoint_every_steps=5, keep_checkpoints=10
+    )
+    from dataclasses import replace
+
+    reference = train(
+        replace(config, delete_checkpoints_on_success=False), dataset_dir, tmp_path / "reference"
+    )
+    store = CheckpointStore(str(checkpoints))
+    assert [ref.step for ref in store.list_complete()] == [5, 10, 15, 20]
+    assert all((checkpoints / f"ckpt-{s:09d}" / COMPLETE_MARKER).exists() for s in (5, 10, 15, 20))
+    # As if the run had died at step 17: the checkpoint at 20 never happened.
+    shutil.rmtree(checkpoints / "ckpt-000000020")
+
+    resumed = train(config, dataset_dir, tmp_path / "resumed")
+    assert resumed["resumed_from_step"] == 15
+    assert resumed["steps"] == reference["steps"] == 24
+    assert resumed["saved_model_digest"] == reference["saved_model_digest"]
+    assert resumed["history"] == reference["history"]
+    assert not checkpoints.exists()  # removed after success
+
+
+def test_checkpoint_of_another_run_is_refused(tiny_model_dir, dataset_dir, tmp_path):
+    from dataclasses import replace
+
+    config = tiny_config(
+        tiny_model_dir,
+        checkpoint_dir=str(tmp_path / "ckpt"),
+        checkpoint_every_steps=5,
+        delete_checkpoints_on_success=False,
+        epochs=1,
+    )
+    train(config, dataset_dir, tmp_path / "a")
+    with pytest.raises(ConfigError, match="different run"):
+        train(replace(config, batch_size=4), dataset_dir, tmp_path / "b")
