@@ -96,7 +96,7 @@ def test_predictions_match_direct_scoring_of_normalised_text(tiny_model_dir, tmp
         rows = list(csv.DictReader(handle))
     assert len(rows) == 10
     assert (
-        rows[-1]["error"].startswith("malformed CSV row: expected 2 fields, got 1")
+        rows[-1]["error"].startswith("malformed CSV row: expected 2 fields (id, text), got 1")
         and rows[-1]["label"] == ""
     )
     expected = predict_probabilities(

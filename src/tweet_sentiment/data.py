@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from tweet_sentiment.errors import ConfigError, DataSourceError, DataValidationError
 from tweet_sentiment.labels import LABEL2ID, LABELS
@@ -152,50 +152,61 @@ def parse_label(value: Any) -> tuple[int | None, str | None]:
 # --------------------------------------------------------------------------- readers
 
 
-def _decode_line(raw: bytes) -> tuple[str | None, str | None]:
+def decode_utf8_line(raw: bytes) -> tuple[str | None, str | None]:
     try:
         return raw.decode("utf-8"), None
     except UnicodeDecodeError as exc:
         return None, f"invalid UTF-8 (byte 0x{raw[exc.start]:02x} at position {exc.start})"
 
 
+def iter_jsonl(stream: BinaryIO, location: str, *, blank_lines_are_rows: bool = False) -> Iterator[RawRow]:
+    """JSON Lines from a binary stream; each bad line becomes a row with its problem, never an exception."""
+    for number, raw in enumerate(stream, start=1):
+        line, problem = decode_utf8_line(raw)
+        if problem:
+            yield RawRow(location, number, problem=problem)
+            continue
+        assert line is not None
+        if not line.strip():
+            if blank_lines_are_rows:
+                yield RawRow(location, number, problem="empty line")
+            continue  # in a data file, blank lines are not rows
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield RawRow(location, number, problem=f"malformed JSON line ({exc.msg} at column {exc.colno})")
+            continue
+        if not isinstance(record, dict):
+            yield RawRow(location, number, problem=f"expected a JSON object, got {type(record).__name__}")
+            continue
+        yield RawRow(location, number, record=record)
+
+
 def read_jsonl(path: Path, location: str) -> Iterator[RawRow]:
     with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            line, problem = _decode_line(raw)
-            if problem:
-                yield RawRow(location, number, problem=problem)
-                continue
-            assert line is not None
-            if not line.strip():
-                continue  # blank lines are not rows
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield RawRow(
-                    location, number, problem=f"malformed JSON line ({exc.msg} at column {exc.colno})"
-                )
-                continue
-            if not isinstance(record, dict):
-                yield RawRow(location, number, problem=f"expected a JSON object, got {type(record).__name__}")
-                continue
-            yield RawRow(location, number, record=record)
+        yield from iter_jsonl(handle, location)
 
 
-def read_delimited(path: Path, location: str, delimiter: str) -> Iterator[RawRow]:
-    """CSV/TSV with a header row. Row numbers are the file's line numbers (header = line 1)."""
-    data = path.read_bytes()
-    # surrogateescape keeps undecodable bytes visible per field, so one bad row does not
-    # stop the whole file from being read.
-    text = data.decode("utf-8", errors="surrogateescape")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+def read_delimited_header(reader, location: str) -> list[str] | None:
+    """The header row of a ``csv.reader`` (None for an empty file)."""
     try:
         header = next(reader)
     except StopIteration:
-        return
+        return None
     except csv.Error as exc:
         raise DataValidationError(f"{location}: line 1: unreadable header ({exc})") from None
-    header = [name.strip().lstrip("\ufeff") for name in header]
+    return [name.strip().lstrip("\ufeff") for name in header]
+
+
+def iter_delimited(stream: BinaryIO, location: str, delimiter: str) -> Iterator[RawRow]:
+    """CSV/TSV with a header row, streamed. Row numbers are line numbers (header = line 1)."""
+    # surrogateescape keeps undecodable bytes visible per field, so one bad row does not
+    # stop the whole file from being read.
+    text = io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="")
+    reader = csv.reader(text, delimiter=delimiter)
+    header = read_delimited_header(reader, location)
+    if header is None:
+        return
     previous_line = reader.line_num
     while True:
         try:
@@ -222,6 +233,11 @@ def read_delimited(path: Path, location: str, delimiter: str) -> Iterator[RawRow
             )
             continue
         yield RawRow(location, number, record=dict(zip(header, fields, strict=True)))
+
+
+def read_delimited(path: Path, location: str, delimiter: str) -> Iterator[RawRow]:
+    with open(path, "rb") as handle:
+        yield from iter_delimited(handle, location, delimiter)
 
 
 def _has_surrogates(value: str) -> bool:

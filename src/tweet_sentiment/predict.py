@@ -125,84 +125,45 @@ def _check_text(value: Any, max_chars: int) -> tuple[str | None, str | None]:
 
 
 def read_rows(stream: io.BufferedIOBase, fmt: str, config: PredictConfig) -> Iterator[InputRow]:
-    """Yield one :class:`InputRow` per input row (binary stream in); never raises on a bad row."""
-    if fmt in ("csv", "tsv"):
-        yield from _read_delimited(stream, "," if fmt == "csv" else "\t", config)
-        return
-    for number, raw in enumerate(stream, start=1):
-        try:
-            line = raw.decode("utf-8").rstrip("\r\n")
-        except UnicodeDecodeError as exc:
-            yield InputRow(
-                number, error=f"invalid UTF-8 (byte 0x{raw[exc.start]:02x} at position {exc.start})"
-            )
-            continue
-        if fmt == "text":
-            text, error = _check_text(line, config.max_text_chars)
+    """Yield one :class:`InputRow` per input row (binary stream in); never raises on a bad row.
+
+    JSONL and CSV/TSV go through the same readers as preprocess (``tweet_sentiment.data``), so a
+    malformed line or bad UTF-8 is described the same way in both places.
+    """
+    from tweet_sentiment.data import decode_utf8_line, iter_delimited, iter_jsonl
+
+    if fmt == "text":
+        for number, raw in enumerate(stream, start=1):
+            line, problem = decode_utf8_line(raw)
+            if problem is not None:
+                yield InputRow(number, error=problem)
+                continue
+            text, error = _check_text(line.rstrip("\r\n"), config.max_text_chars)
             yield InputRow(number, text=text, error=error)
+        return
+    if fmt in ("csv", "tsv"):
+        raw_rows = iter_delimited(stream, config.input, "," if fmt == "csv" else "\t")
+    else:
+        raw_rows = iter_jsonl(stream, config.input, blank_lines_are_rows=True)
+    header_checked = fmt not in ("csv", "tsv")
+    for raw in raw_rows:
+        if raw.problem is not None:
+            yield InputRow(raw.row, error=raw.problem)
             continue
-        if not line.strip():
-            yield InputRow(number, error="empty line")
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield InputRow(number, error=f"malformed JSON line ({exc.msg} at column {exc.colno})")
-            continue
-        if not isinstance(record, dict):
-            yield InputRow(number, error=f"expected a JSON object, got {type(record).__name__}")
-            continue
+        record = raw.record or {}
+        if not header_checked:
+            if config.text_column not in record:
+                raise DataSourceError(
+                    f"{config.input}: the header has no {config.text_column!r} column "
+                    f"(columns: {', '.join(record)}); pass --text-column"
+                )
+            header_checked = True
         row_id = record.get(config.id_column)
         if config.text_column not in record:
-            yield InputRow(number, error=f"no {config.text_column!r} field", row_id=row_id)
+            yield InputRow(raw.row, error=f"no {config.text_column!r} field", row_id=row_id)
             continue
         text, error = _check_text(record[config.text_column], config.max_text_chars)
-        yield InputRow(number, text=text, error=error, row_id=row_id)
-
-
-def _read_delimited(stream: io.BufferedIOBase, delimiter: str, config: PredictConfig) -> Iterator[InputRow]:
-    # surrogateescape: an undecodable byte spoils only its own row, not the rest of the file.
-    text_stream = io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="")
-    reader = csv.reader(text_stream, delimiter=delimiter)
-    try:
-        header = [name.strip().lstrip("\ufeff") for name in next(reader)]
-    except StopIteration:
-        return
-    except csv.Error as exc:
-        raise DataSourceError(f"{config.input}: line 1: unreadable header ({exc})") from None
-    if config.text_column not in header:
-        raise DataSourceError(
-            f"{config.input}: the header has no {config.text_column!r} column "
-            f"(columns: {', '.join(header)}); pass --text-column"
-        )
-    text_index = header.index(config.text_column)
-    id_index = header.index(config.id_column) if config.id_column in header else None
-    previous_line = reader.line_num
-    while True:
-        try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield InputRow(reader.line_num, error=f"malformed CSV row ({exc})")
-            previous_line = reader.line_num
-            continue
-        number = previous_line + 1
-        previous_line = reader.line_num
-        row_id = fields[id_index] if id_index is not None and id_index < len(fields) else None
-        if len(fields) != len(header):
-            yield InputRow(
-                number,
-                error=f"malformed CSV row: expected {len(header)} fields, got {len(fields)}",
-                row_id=row_id,
-            )
-            continue
-        value = fields[text_index]
-        if any("\udc80" <= ch <= "\udcff" for ch in value):
-            yield InputRow(number, error="invalid UTF-8 in this row", row_id=row_id)
-            continue
-        text, error = _check_text(value, config.max_text_chars)
-        yield InputRow(number, text=text, error=error, row_id=row_id)
+        yield InputRow(raw.row, text=text, error=error, row_id=row_id)
 
 
 def _chunks(rows: Iterable[InputRow], size: int) -> Iterator[list[InputRow]]:
