@@ -132,30 +132,20 @@ def test_evaluate_missing_split_is_clear(trained_dir, dataset_dir, tmp_path):
 
 def test_register_creates_immutable_numbered_versions(trained_dir, dataset_dir, tmp_path):
     registry = tmp_path / "registry"
-    first = run_register(
-        str(trained_dir),
-        str(dataset_dir),
-        str(registry),
-        metrics={"accuracy": 0.9},
-        parameters={"epochs": 8},
-        run_id="run-a",
-    )
-    again = run_register(
-        str(trained_dir),
-        str(dataset_dir),
-        str(registry),
-        metrics={"accuracy": 0.9},
-        parameters={"epochs": 8},
-        run_id="run-a",
-    )
-    second = run_register(
-        str(trained_dir),
-        str(dataset_dir),
-        str(registry),
-        metrics={"accuracy": 0.8},
-        parameters={},
-        run_id="run-b",
-    )
+
+    def register(metrics, parameters, run_id):
+        return run_register(
+            str(trained_dir),
+            str(dataset_dir),
+            str(registry),
+            metrics=metrics,
+            parameters=parameters,
+            run_id=run_id,
+        )
+
+    first = register({"accuracy": 0.9}, {"epochs": 8}, "run-a")
+    again = register({"accuracy": 0.9}, {"epochs": 8}, "run-a")
+    second = register({"accuracy": 0.8}, {}, "run-b")
     assert first[0] == 1 and again == first and second[0] == 2
     metadata = LocalRegistry(registry).metadata(1)
     assert metadata["run_id"] == "run-a" and metadata["metrics"] == {"accuracy": 0.9}
