@@ -133,3 +133,27 @@ def test_checkpoint_of_another_run_is_refused(tiny_model_dir, dataset_dir, tmp_p
     train(config, dataset_dir, tmp_path / "a")
     with pytest.raises(ConfigError, match="different run"):
         train(replace(config, batch_size=4), dataset_dir, tmp_path / "b")
+
+
+def test_pruning_never_leaves_a_checkpoint_without_its_marker_in_sight(tmp_path, monkeypatch):
+    """A process killed while pruning (here: the removal never happens) leaves only complete ckpt-* dirs."""
+    import tweet_sentiment.checkpointing as checkpointing
+
+    store = CheckpointStore(str(tmp_path), keep=1)
+    store.save(1, {"step": 1})
+    seen_during_removal = []
+
+    def removal_that_dies_before_doing_anything(path, ignore_errors=False):
+        seen_during_removal.append(sorted(p.name for p in tmp_path.glob("ckpt-*")))
+
+    monkeypatch.setattr(checkpointing.shutil, "rmtree", removal_that_dies_before_doing_anything)
+    store.save(2, {"step": 2})  # prunes step 1
+    monkeypatch.undo()
+
+    assert seen_during_removal == [["ckpt-000000002"]]  # step 1 was already out of sight
+    for path in tmp_path.glob("ckpt-*"):
+        assert (path / COMPLETE_MARKER).is_file()
+    assert [ref.step for ref in store.list_complete()] == [2]
+    assert list(tmp_path.glob(".tmp-ckpt-*")), "the interrupted removal left its hidden directory"
+    store.save(3, {"step": 3})  # the next save clears what the interrupted one left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt-000000003"]

@@ -72,14 +72,27 @@ def _start(config: TrainConfig, dataset_dir, output: Path, tmp_path: Path) -> su
     )
 
 
-def _assert_no_partial_checkpoint_visible(checkpoints: Path) -> list[int]:
-    """Every ckpt-* directory carries its marker and a loadable state; returns their steps."""
+def _assert_no_partial_checkpoint_visible(checkpoints: Path, *, live: bool = False) -> list[int]:
+    """Every ckpt-* directory carries its marker and a loadable state; returns their steps.
+
+    ``live``: the trainer is still running, so a directory listed a moment ago may have been
+    pruned (renamed away whole) before we look inside; a vanished one is not a partial one.
+    """
     import torch
 
     steps = []
     for path in sorted(checkpoints.glob("ckpt-*")):
-        assert (path / COMPLETE_MARKER).is_file(), f"{path.name} is visible without its marker"
-        state = torch.load(path / STATE_FILE, map_location="cpu", weights_only=False)
+        try:
+            assert (path / COMPLETE_MARKER).is_file() or (live and not path.exists()), (
+                f"{path.name} is visible without its marker"
+            )
+            if not path.exists():
+                continue
+            state = torch.load(path / STATE_FILE, map_location="cpu", weights_only=False)
+        except FileNotFoundError:
+            if live and not path.exists():
+                continue
+            raise
         assert state["step"] == int(path.name.split("-")[1])
         steps.append(state["step"])
     return steps
@@ -138,7 +151,7 @@ def test_sigkill_mid_epoch_resumes_from_the_newest_complete_checkpoint(tiny_mode
     process = _start(config, dataset_dir, output, tmp_path)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline and process.poll() is None:
-        _assert_no_partial_checkpoint_visible(checkpoints)
+        _assert_no_partial_checkpoint_visible(checkpoints, live=True)
         if len(list(checkpoints.glob("ckpt-*"))) >= 2:
             break
         time.sleep(0.05)

@@ -9,7 +9,10 @@ picked up:
   written, and the directory is renamed into place (rename is atomic on one filesystem);
 * on ``gs://`` (no rename there) the files are uploaded first and the marker object last.
 
-Left-over ``.tmp-*`` directories from an interrupted save are removed by the next save.
+Deleting goes the other way round: locally the directory is first renamed to a hidden
+``.tmp-*`` name (atomic), then removed, so a ``ckpt-*`` directory without its marker is never
+visible either. Left-over ``.tmp-*`` directories from an interrupted save or delete are removed by
+the next save.
 """
 
 from __future__ import annotations
@@ -109,7 +112,7 @@ class CheckpointStore:
             _fsync_path(scratch)
             final = root / name
             if final.exists():  # the same step saved twice (SIGTERM right after a periodic save)
-                shutil.rmtree(final)
+                self._retire(final)
             os.rename(scratch, final)
             _fsync_path(root)
             ref = CheckpointRef(step, str(final))
@@ -132,8 +135,19 @@ class CheckpointStore:
                 blob.delete()
         else:
             path = Path(ref.location)
-            (path / COMPLETE_MARKER).unlink(missing_ok=True)
-            shutil.rmtree(path, ignore_errors=True)
+            if path.exists():
+                self._retire(path)
+
+    @staticmethod
+    def _retire(path: Path) -> None:
+        """Move a checkpoint directory out of sight in one rename, then remove it.
+
+        Removing it in place would leave a ``ckpt-*`` directory without its marker (or with half
+        its files) visible to anyone listing the store if the process died mid-way.
+        """
+        hidden = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}-retired-", dir=path.parent))
+        os.rename(path, hidden / path.name)
+        shutil.rmtree(hidden, ignore_errors=True)
 
     def delete_all(self) -> None:
         for ref in self.list_complete():
