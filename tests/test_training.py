@@ -78,7 +78,9 @@ def test_train_writes_model_summary_and_tensorboard(tiny_model_dir, dataset_dir,
     summary = train(tiny_config(tiny_model_dir, eval_every_steps=5), dataset_dir, tmp_path / "model")
     assert summary["steps"] == summary["planned_steps"] == 2 * 12
     evaluated = [h for h in summary["history"] if "test_macro_recall" in h]
-    assert [h["step"] for h in evaluated] == [5, 10, 12, 15, 20, 24]
+    # Every 5 steps, each epoch's end, then the checkpoint average of the last 30 % of the steps.
+    assert [h["step"] for h in evaluated] == [5, 10, 12, 15, 20, 24, 24]
+    assert evaluated[-1]["averaged_snapshots"] == 6 and "averaged_snapshots" not in evaluated[-2]
     assert summary["best_step"] in {h["step"] for h in evaluated}
     assert load_classifier(str(tmp_path / "model"), fresh_head=False).config.num_labels == 3
     events = list((tmp_path / "model" / "tensorboard").glob("events.out.tfevents.*"))
@@ -157,3 +159,54 @@ def test_pruning_never_leaves_a_checkpoint_without_its_marker_in_sight(tmp_path,
     assert list(tmp_path.glob(".tmp-ckpt-*")), "the interrupted removal left its hidden directory"
     store.save(3, {"step": 3})  # the next save clears what the interrupted one left
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt-000000003"]
+
+
+def test_averaging_steps_are_spread_over_the_tail_and_end_at_the_last_step():
+    from tweet_sentiment.training import averaging_steps
+
+    assert averaging_steps(4449, 0.3, 6) == [3115, 3382, 3649, 3915, 4182, 4449]
+    assert averaging_steps(24, 0.5, 3) == [13, 18, 24]
+    assert averaging_steps(10, 0.3, 1) == [10]
+    assert averaging_steps(10, 0.0, 6) == []
+    assert averaging_steps(3, 1.0, 10) == [1, 2, 3]  # never more snapshots than steps
+
+
+def test_checkpoint_average_is_the_mean_of_the_snapshot_weights(tiny_model_dir, dataset_dir, tmp_path):
+    """The averaged record scores exactly the mean of the weights saved at the snapshot steps."""
+    import torch
+
+    from tweet_sentiment.data import load_split
+    from tweet_sentiment.modeling import load_classifier, load_tokenizer
+    from tweet_sentiment.training import score
+
+    checkpoints = tmp_path / "ckpt"
+    config = tiny_config(
+        tiny_model_dir,
+        average_tail=0.5,
+        average_snapshots=3,
+        checkpoint_dir=str(checkpoints),
+        checkpoint_every_steps=1,
+        keep_checkpoints=100,
+        delete_checkpoints_on_success=False,
+    )
+    summary = train(config, dataset_dir, tmp_path / "model")
+    assert summary["steps"] == 24
+    averaged = [h for h in summary["history"] if "averaged_snapshots" in h]
+    assert len(averaged) == 1 and averaged[0]["averaged_snapshots"] == 3
+
+    store = CheckpointStore(str(checkpoints))
+    states = {ref.step: store.load(ref)["model"] for ref in store.list_complete() if ref.step in (13, 18, 24)}
+    assert sorted(states) == [13, 18, 24]
+    mean = {
+        name: sum(states[s][name].float() for s in states) / 3 if tensor.is_floating_point() else tensor
+        for name, tensor in states[24].items()
+    }
+    model = load_classifier(str(tiny_model_dir), fresh_head=True)
+    model.load_state_dict(mean)
+    report = score(model, load_tokenizer(str(tiny_model_dir)), load_split(dataset_dir, "test"), config)
+    assert report["accuracy"] == averaged[0]["test_accuracy"]
+    assert report["macro_recall"] == averaged[0]["test_macro_recall"]
+    # The output model is the average exactly when the average won on macro-recall.
+    saved = load_classifier(str(tmp_path / "model"), fresh_head=False).state_dict()
+    is_average = all(torch.allclose(saved[k].float(), mean[k].float()) for k in mean)
+    assert is_average == summary["best_is_checkpoint_average"]

@@ -83,6 +83,17 @@ class TrainConfig:
             "0.5 lifts the minority class, which macro-recall rewards."
         },
     )
+    average_tail: float = field(
+        default=0.3,
+        metadata={
+            "help": "Checkpoint averaging: take average_snapshots weight snapshots evenly over this last "
+            "share of the steps and score their uniform average on eval_split; it becomes the output "
+            "model when it beats every single evaluation by macro-recall. 0 turns it off."
+        },
+    )
+    average_snapshots: int = field(
+        default=6, metadata={"help": "Snapshots averaged by average_tail (the last step is always one)."}
+    )
     seed: int = field(default=42, metadata={"help": "Seed for initialisation, shuffling and dropout."})
     precision: str = field(
         default="auto",
@@ -160,6 +171,8 @@ class TrainConfig:
             problems.append(f"layer_lr_decay must be in (0, 1], got {self.layer_lr_decay}")
         if not 0 <= self.label_smoothing < 1:
             problems.append(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not 0 <= self.average_tail <= 1:
+            problems.append(f"average_tail must be in [0, 1], got {self.average_tail}")
         if not 0 <= self.class_weight_power <= 1:
             problems.append(f"class_weight_power must be in [0, 1], got {self.class_weight_power}")
         if self.precision not in PRECISIONS:
@@ -167,7 +180,7 @@ class TrainConfig:
         for name in ("max_steps", "eval_every_steps", "num_threads"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("checkpoint_every_steps", "keep_checkpoints", "log_every_steps"):
+        for name in ("checkpoint_every_steps", "keep_checkpoints", "log_every_steps", "average_snapshots"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
         if problems:
@@ -270,6 +283,17 @@ def _linear_schedule(optimizer, warmup_steps: int, total_steps: int):
         return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def averaging_steps(total_steps: int, tail: float, snapshots: int) -> list[int]:
+    """Steps (1-based, ascending) whose weights checkpoint averaging sums: evenly over the last
+    ``tail`` share of ``total_steps``, always ending at the last step."""
+    if tail <= 0 or total_steps < 1:
+        return []
+    span = max(0, round(tail * total_steps) - 1)
+    if snapshots == 1 or span == 0:
+        return [total_steps]
+    return sorted({total_steps - round(j * span / (snapshots - 1)) for j in range(snapshots)})
 
 
 def class_weights(labels: list[int], num_labels: int, power: float) -> list[float]:
@@ -429,6 +453,9 @@ def train(
     history: list[dict[str, Any]] = []
     best_state: dict | None = None
     best_key: tuple[float, float] | None = None
+    average_at = set(averaging_steps(total_steps, config.average_tail, config.average_snapshots))
+    average_sum: dict | None = None  # running sum of the snapshots' floating-point weights
+    average_count = 0
     step, samples, real_tokens, train_seconds = 0, 0, 0, 0.0
     epoch, batch_in_epoch = 1, 0  # the next batch to train on
     resumed_from = 0
@@ -445,6 +472,9 @@ def train(
         step, epoch, batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         samples, real_tokens, train_seconds = state["samples"], state["real_tokens"], state["train_seconds"]
         history, best_key, best_state = state["history"], state["best_key"], state["best_state"]
+        average_sum, average_count = state.get("average_sum"), state.get("average_count", 0)
+        if average_sum is not None:
+            average_sum = {name: tensor.to(device) for name, tensor in average_sum.items()}
         random.setstate(state["rng"]["python"])
         np.random.set_state(state["rng"]["numpy"])
         torch.set_rng_state(state["rng"]["torch"][dist.rank])
@@ -503,6 +533,8 @@ def train(
                     "history": history,
                     "best_key": best_key,
                     "best_state": best_state,
+                    "average_sum": average_sum,
+                    "average_count": average_count,
                     "rng": rng,
                     "total_steps": total_steps,
                     "world_size": dist.world_size,
@@ -588,6 +620,15 @@ def train(
                 epoch_loss += loss.detach()
                 loss_count += 1
                 epoch_count += 1
+                if step in average_at:
+                    with torch.no_grad():
+                        weights = {k: v for k, v in model.state_dict().items() if v.is_floating_point()}
+                        if average_sum is None:
+                            average_sum = {k: v.detach().float().clone() for k, v in weights.items()}
+                        else:
+                            for name, total in average_sum.items():
+                                total += weights[name].float()
+                    average_count += 1
                 if config.trace_dir:
                     trace_batches.append([int(i) for i in index])
                 progress.update(1)
@@ -636,8 +677,34 @@ def train(
         if writer is not None:
             writer.flush()
 
-    output = Path(output_dir)
     final_digest = state_digest(model.state_dict())
+    if average_count > 1 and eval_split is not None and dist.is_main:
+        final_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        with torch.no_grad():
+            averaged = {k: (v / average_count).to(final_state[k].dtype) for k, v in average_sum.items()}
+            model.load_state_dict(averaged, strict=False)
+        report = score(model, tokenizer, eval_split, config)
+        accuracy, macro_recall = report["accuracy"], report["macro_recall"]
+        record = {
+            "epoch": epoch - 1 if batch_in_epoch == 0 else epoch,
+            "step": step,
+            "averaged_snapshots": average_count,
+            "averaged_from_step": min(average_at),
+            f"{config.eval_split}_accuracy": accuracy,
+            f"{config.eval_split}_macro_recall": macro_recall,
+        }
+        if writer is not None:
+            writer.add_scalar(f"{config.eval_split}/averaged_accuracy", accuracy, step)
+            writer.add_scalar(f"{config.eval_split}/averaged_macro_recall", macro_recall, step)
+        if best_key is None or (macro_recall, accuracy) > best_key:
+            best_key = (macro_recall, accuracy)
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            record["best"] = True
+        model.load_state_dict(final_state)
+        history.append(record)
+        print(json.dumps(record), flush=True)
+
+    output = Path(output_dir)
     if config.trace_dir:
         trace = Path(config.trace_dir)
         trace.mkdir(parents=True, exist_ok=True)
@@ -678,6 +745,7 @@ def train(
         if best is not None:
             summary["best_step"] = best["step"]
             summary["best_epoch"] = best["epoch"]
+            summary["best_is_checkpoint_average"] = "averaged_snapshots" in best
             summary[f"best_{config.eval_split}_accuracy"] = best[f"{config.eval_split}_accuracy"]
             summary[f"best_{config.eval_split}_macro_recall"] = best[f"{config.eval_split}_macro_recall"]
         if writer is not None:
