@@ -13,9 +13,10 @@ from tests.conftest import make_tweets
 
 @pytest.fixture(scope="module")
 def onnx_fp32_path(tiny_model_dir, tmp_path_factory):
-    from tweet_sentiment.onnx_export import export_onnx
+    """The fp32 graph the registration recipe quantises (exported, then fused for ONNX Runtime)."""
+    from tweet_sentiment.onnx_export import OnnxExportConfig, export_fp32
 
-    return export_onnx(tiny_model_dir, tmp_path_factory.mktemp("onnx") / "model.onnx")
+    return export_fp32(tiny_model_dir, tmp_path_factory.mktemp("onnx"), OnnxExportConfig())
 
 
 def test_fp32_onnx_agrees_with_torch_on_labels(tiny_model_dir, onnx_fp32_path):
@@ -78,5 +79,25 @@ def test_int8_export_is_refused_when_it_loses_more_than_allowed(tiny_model_dir, 
     assert report["int8_stored"] is False
     assert not (model_dir / "onnx" / "model.int8.onnx").exists()
     assert "allowed: -101.0 points" in report["int8_refused_reason"]
+    # weight_type=auto: qint8 first, then quint8 (no u8s8 saturation); both were tried and both refused.
+    assert [a["weight_type"] for a in report["attempts"]] == ["qint8", "quint8"]
+    assert "(qint8 weights)" in report["int8_refused_reason"]
+    assert "(quint8 weights)" in report["int8_refused_reason"]
     with pytest.raises(ModelSourceError, match="no int8 ONNX model: int8 accuracy"):
         onnx_model_path(model_dir, "int8")
+
+
+def test_int8_export_stops_at_the_first_weight_type_within_budget(tiny_model_dir, tmp_path):
+    from tweet_sentiment.modeling import load_tokenizer
+    from tweet_sentiment.onnx_export import OnnxClassifier, OnnxExportConfig, export_for_registration
+
+    model_dir = _copy(tiny_model_dir, tmp_path)
+    rows = make_tweets(60, seed=6)
+    texts = [r["text"] for r in rows]
+    report = export_for_registration(
+        model_dir, texts, [r["label"] for r in rows], OnnxExportConfig(max_accuracy_drop_points=101.0)
+    )
+    assert report["int8_stored"] and report["int8_weight_type"] == "qint8"
+    assert [a["weight_type"] for a in report["attempts"]] == ["qint8"]
+    stored = OnnxClassifier(model_dir / "onnx" / "model.int8.onnx", load_tokenizer(str(model_dir)))
+    assert stored.predict_probabilities(texts).shape == (60, 3)

@@ -65,6 +65,8 @@ def test_class_weights_lift_the_minority_class():
         ({"checkpoint_every_steps": 0}, "checkpoint_every_steps"),
         ({"layer_lr_decay": 1.5}, "layer_lr_decay"),
         ({"precision": "int8"}, "precision"),
+        ({"average_tail": 1.5}, "average_tail"),
+        ({"average_snapshots": 0}, "average_snapshots"),
     ],
 )
 def test_bad_settings_are_named(overrides, message):
@@ -75,7 +77,9 @@ def test_bad_settings_are_named(overrides, message):
 def test_train_writes_model_summary_and_tensorboard(tiny_model_dir, dataset_dir, tmp_path):
     from tweet_sentiment.modeling import load_classifier
 
-    summary = train(tiny_config(tiny_model_dir, eval_every_steps=5), dataset_dir, tmp_path / "model")
+    summary = train(
+        tiny_config(tiny_model_dir, eval_every_steps=5, average_tail=0.3), dataset_dir, tmp_path / "model"
+    )
     assert summary["steps"] == summary["planned_steps"] == 2 * 12
     evaluated = [h for h in summary["history"] if "test_macro_recall" in h]
     # Every 5 steps, each epoch's end, then the checkpoint average of the last 30 % of the steps.

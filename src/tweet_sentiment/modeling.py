@@ -63,7 +63,7 @@ def load_tokenizer(source: str):
         raise ModelSourceError(_explain(source, resolved, exc)) from None
 
 
-def load_classifier(source: str, *, fresh_head: bool):
+def load_classifier(source: str, *, fresh_head: bool, attn_implementation: str | None = None):
     """Load a 3-label sequence classifier.
 
     ``fresh_head=True`` starts from an encoder (any checkpoint) and puts a new negative /
@@ -72,9 +72,9 @@ def load_classifier(source: str, *, fresh_head: bool):
     from transformers import AutoModelForSequenceClassification
 
     resolved = resolve_model_source(source)
-    kwargs = {}
+    kwargs: dict = {"attn_implementation": attn_implementation} if attn_implementation else {}
     if fresh_head:
-        kwargs = {
+        kwargs |= {
             "num_labels": len(ID2LABEL),
             "id2label": ID2LABEL,
             "label2id": LABEL2ID,

@@ -84,11 +84,12 @@ class TrainConfig:
         },
     )
     average_tail: float = field(
-        default=0.3,
+        default=0.0,
         metadata={
             "help": "Checkpoint averaging: take average_snapshots weight snapshots evenly over this last "
-            "share of the steps and score their uniform average on eval_split; it becomes the output "
-            "model when it beats every single evaluation by macro-recall. 0 turns it off."
+            "share of the steps (e.g. 0.3) and score their uniform average on eval_split; it becomes the "
+            "output model when it beats every single evaluation by macro-recall. 0 (the default: on the "
+            "full TweetEval run it gained 0.02 macro-recall and lost 0.25 accuracy) turns it off."
         },
     )
     average_snapshots: int = field(
