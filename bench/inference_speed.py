@@ -110,6 +110,7 @@ def ensure_int8_onnx(model_dir: Path, cache_dir: Path, texts: list[str], labels:
         ONNX_DIR,
         REPORT_FILE,
         OnnxExportConfig,
+        candidate_weight_types,
         export_for_registration,
     )
 
@@ -119,7 +120,14 @@ def ensure_int8_onnx(model_dir: Path, cache_dir: Path, texts: list[str], labels:
     config = OnnxExportConfig()
     copy = cache_dir / "model"
     fingerprint = json.dumps(
-        [str(model_dir), (model_dir / "model.safetensors").stat().st_mtime_ns, asdict(config), texts, labels],
+        [
+            str(model_dir),
+            (model_dir / "model.safetensors").stat().st_mtime_ns,
+            asdict(config),
+            candidate_weight_types(config),
+            texts,
+            labels,
+        ],
         sort_keys=True,
     )
     stamp = cache_dir / "source.json"

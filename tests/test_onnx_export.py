@@ -79,10 +79,10 @@ def test_int8_export_is_refused_when_it_loses_more_than_allowed(tiny_model_dir, 
     assert report["int8_stored"] is False
     assert not (model_dir / "onnx" / "model.int8.onnx").exists()
     assert "allowed: -101.0 points" in report["int8_refused_reason"]
-    # weight_type=auto: qint8 first, then quint8 (no u8s8 saturation); both were tried and both refused.
-    assert [a["weight_type"] for a in report["attempts"]] == ["qint8", "quint8"]
-    assert "(qint8 weights)" in report["int8_refused_reason"]
-    assert "(quint8 weights)" in report["int8_refused_reason"]
+    # weight_type=auto: qint8, then qint8 with fp32 feed-forward outputs, then quint8; all tried, all refused.
+    assert [a["weight_type"] for a in report["attempts"]] == ["qint8", "qint8_mixed", "quint8"]
+    for recipe in ("qint8", "qint8_mixed", "quint8"):
+        assert f"({recipe} weights)" in report["int8_refused_reason"]
     with pytest.raises(ModelSourceError, match="no int8 ONNX model: int8 accuracy"):
         onnx_model_path(model_dir, "int8")
 
@@ -101,3 +101,22 @@ def test_int8_export_stops_at_the_first_weight_type_within_budget(tiny_model_dir
     assert [a["weight_type"] for a in report["attempts"]] == ["qint8"]
     stored = OnnxClassifier(model_dir / "onnx" / "model.int8.onnx", load_tokenizer(str(model_dir)))
     assert stored.predict_probabilities(texts).shape == (60, 3)
+
+
+def test_the_mixed_recipe_keeps_exactly_the_feed_forward_output_matmuls_in_fp32(tiny_model_dir, tmp_path):
+    import onnx
+
+    from tweet_sentiment.onnx_export import (
+        OnnxExportConfig,
+        export_fp32,
+        matmuls_fed_by_gelu,
+        quantize_int8,
+    )
+
+    for fuse in (False, True):  # GELU as Erf arithmetic, and as ORT's fused BiasGelu
+        fp32 = export_fp32(tiny_model_dir, tmp_path / str(fuse), OnnxExportConfig(fuse=fuse))
+        names = matmuls_fed_by_gelu(onnx.load(str(fp32)).graph)
+        assert names == [f"/bert/encoder/layer.{i}/output/dense/MatMul" for i in range(2)], names
+        mixed = onnx.load(str(quantize_int8(fp32, tmp_path / f"{fuse}.onnx", weight_type="qint8_mixed")))
+        assert {n.name for n in mixed.graph.node if n.op_type == "MatMul"} >= set(names)
+        assert any(n.op_type in ("MatMulInteger", "DynamicQuantizeMatMul") for n in mixed.graph.node)

@@ -29,7 +29,7 @@ INT8_FILE = "model.int8.onnx"
 REPORT_FILE = "export.json"
 VARIANT_FILES = {"int8": INT8_FILE, "fp32": FP32_FILE}
 INPUT_NAMES = ("input_ids", "attention_mask")
-WEIGHT_TYPES = ("auto", "qint8", "quint8")
+WEIGHT_TYPES = ("auto", "qint8", "qint8_mixed", "quint8")
 ATTENTIONS = ("eager", "sdpa")
 
 
@@ -41,9 +41,10 @@ class OnnxExportConfig:
     weight_type: str = field(
         default="auto",
         metadata={
-            "help": "int8 weight type: qint8 (signed; the fastest u8s8 kernels on x86, which can saturate "
-            "without VNNI), quint8 (unsigned; u8u8, no saturation, slower), or auto: qint8, and quint8 "
-            "when qint8 loses more than max_accuracy_drop_points."
+            "help": "int8 recipe: qint8 (signed weights; the fastest u8s8 kernels on x86, which can "
+            "saturate without VNNI), qint8_mixed (qint8, but the feed-forward output MatMuls, fed by "
+            "GELU, stay fp32), quint8 (unsigned; u8u8, no saturation, slower), or auto: the first of "
+            "these three, in this order, within max_accuracy_drop_points."
         },
     )
     per_channel: bool = field(
@@ -146,6 +147,34 @@ def optimize_for_cpu(
     return Path(output_path)
 
 
+GELU_OPS = ("Gelu", "BiasGelu", "FastGelu", "QuickGelu")
+
+
+def matmuls_fed_by_gelu(graph) -> list[str]:
+    """Names of the MatMul nodes whose input is a GELU's output (the feed-forward output projections).
+
+    Found by graph structure, not by name, so it holds for BERT, DistilBERT and the like. Their
+    inputs have a long positive tail that per-tensor dynamic uint8 quantisation handles worst.
+    """
+    gelu_outputs = {out for node in graph.node if node.op_type in GELU_OPS for out in node.output}
+    # Unfused, GELU is x * 0.5 * (1 + erf(x / sqrt 2)): a Mul taking an Add of an Erf, maybe one more Mul.
+    producers = {out: node for node in graph.node for out in node.output}
+
+    def is_erf_plus_one(name: str) -> bool:
+        add = producers.get(name)
+        return (
+            add is not None
+            and add.op_type == "Add"
+            and any(getattr(producers.get(i), "op_type", "") == "Erf" for i in add.input)
+        )
+
+    for _ in range(2):  # the Mul by x, then the Mul by 0.5 (in either order)
+        for node in graph.node:
+            if node.op_type == "Mul" and any(is_erf_plus_one(i) or i in gelu_outputs for i in node.input):
+                gelu_outputs.update(node.output)
+    return [n.name for n in graph.node if n.op_type == "MatMul" and n.input[0] in gelu_outputs]
+
+
 def quantize_int8(
     fp32_path: str | os.PathLike[str],
     int8_path: str | os.PathLike[str],
@@ -153,17 +182,22 @@ def quantize_int8(
     weight_type: str = "qint8",
     per_channel: bool = True,
 ) -> Path:
-    """Dynamic int8 quantisation of the MatMul/Gemm weights (activations are quantised at run time)."""
+    """Dynamic int8 quantisation of the MatMul/Gemm/Attention weights (activations quantised at run time).
+
+    ``weight_type``: qint8, quint8, or qint8_mixed (qint8, but the MatMuls fed by a GELU stay fp32).
+    """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quant_type = QuantType.QInt8 if weight_type == "qint8" else QuantType.QUInt8
+    quant_type = QuantType.QUInt8 if weight_type == "quint8" else QuantType.QInt8
+    excluded = matmuls_fed_by_gelu(onnx.load(str(fp32_path)).graph) if weight_type == "qint8_mixed" else []
     quantize_dynamic(
         str(fp32_path),
         str(int8_path),
         weight_type=quant_type,
         per_channel=per_channel,
         op_types_to_quantize=["MatMul", "Gemm", "Attention"],
+        nodes_to_exclude=excluded,
         # Fused ORT ops (SkipLayerNormalization, BiasGelu) defeat shape inference; their outputs are fp32.
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
@@ -263,7 +297,7 @@ def export_fp32(
 
 
 def candidate_weight_types(config: OnnxExportConfig) -> list[str]:
-    return ["qint8", "quint8"] if config.weight_type == "auto" else [config.weight_type]
+    return ["qint8", "qint8_mixed", "quint8"] if config.weight_type == "auto" else [config.weight_type]
 
 
 def export_for_registration(
@@ -275,7 +309,7 @@ def export_for_registration(
     """Write ``<model_dir>/onnx/`` (int8 model if accepted, ``export.json`` always) and return the report.
 
     ``texts``/``labels`` are the evaluation split: the torch model (fp32) and each int8 candidate
-    (qint8, then quint8 with ``weight_type="auto"``) score the same tweets; the first candidate
+    (qint8, qint8_mixed, quint8 with ``weight_type="auto"``) score the same tweets; the first candidate
     within ``max_accuracy_drop_points`` of the torch model's accuracy is stored, and the export
     is refused when none is.
     """
