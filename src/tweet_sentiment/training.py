@@ -545,19 +545,23 @@ def train(
             )
         _barrier(dist)
 
-    def evaluate_now(train_loss: float | None) -> None:
+    def evaluate_now(train_loss: float | None, *, record_epoch: int | None = None, averaged: int = 0) -> None:
+        """Score the model as it is now; ``averaged``: it holds the mean of that many snapshots."""
         nonlocal best_key, best_state
-        record: dict[str, Any] = {"epoch": epoch, "step": step}
+        record: dict[str, Any] = {"epoch": epoch if record_epoch is None else record_epoch, "step": step}
         if train_loss is not None:
             record["train_loss"] = round(train_loss, 5)
+        if averaged:
+            record |= {"averaged_snapshots": averaged, "averaged_from_step": min(average_at)}
         if eval_split is not None and dist.is_main:
             report = score(model, tokenizer, eval_split, config)
             accuracy, macro_recall = report["accuracy"], report["macro_recall"]
             record[f"{config.eval_split}_accuracy"] = accuracy
             record[f"{config.eval_split}_macro_recall"] = macro_recall
             if writer is not None:
-                writer.add_scalar(f"{config.eval_split}/accuracy", accuracy, step)
-                writer.add_scalar(f"{config.eval_split}/macro_recall", macro_recall, step)
+                tag = f"{config.eval_split}/{'averaged_' if averaged else ''}"
+                writer.add_scalar(f"{tag}accuracy", accuracy, step)
+                writer.add_scalar(f"{tag}macro_recall", macro_recall, step)
             key = (macro_recall, accuracy)
             if best_key is None or key > best_key:
                 best_key = key
@@ -679,31 +683,14 @@ def train(
             writer.flush()
 
     final_digest = state_digest(model.state_dict())
-    if average_count > 1 and eval_split is not None and dist.is_main:
+    if average_count > 1 and eval_split is not None:
         final_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         with torch.no_grad():
             averaged = {k: (v / average_count).to(final_state[k].dtype) for k, v in average_sum.items()}
             model.load_state_dict(averaged, strict=False)
-        report = score(model, tokenizer, eval_split, config)
-        accuracy, macro_recall = report["accuracy"], report["macro_recall"]
-        record = {
-            "epoch": epoch - 1 if batch_in_epoch == 0 else epoch,
-            "step": step,
-            "averaged_snapshots": average_count,
-            "averaged_from_step": min(average_at),
-            f"{config.eval_split}_accuracy": accuracy,
-            f"{config.eval_split}_macro_recall": macro_recall,
-        }
-        if writer is not None:
-            writer.add_scalar(f"{config.eval_split}/averaged_accuracy", accuracy, step)
-            writer.add_scalar(f"{config.eval_split}/averaged_macro_recall", macro_recall, step)
-        if best_key is None or (macro_recall, accuracy) > best_key:
-            best_key = (macro_recall, accuracy)
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            record["best"] = True
+        # The loop has already moved `epoch` on when it ended at an epoch boundary.
+        evaluate_now(None, record_epoch=epoch - 1 if batch_in_epoch == 0 else epoch, averaged=average_count)
         model.load_state_dict(final_state)
-        history.append(record)
-        print(json.dumps(record), flush=True)
 
     output = Path(output_dir)
     if config.trace_dir:
