@@ -160,3 +160,18 @@ def test_unknown_alias_is_a_clear_error(tmp_path):
     )
     assert result.returncode == 2
     assert "no alias 'champion'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_csv_without_the_text_column_is_refused_at_the_header(tmp_path):
+    """Refused before any row is read, even when no row would ever parse."""
+    import io
+
+    from tweet_sentiment.errors import DataSourceError
+    from tweet_sentiment.predict import read_rows
+
+    config = _config("unused", tmp_path / "tweets.csv", tmp_path / "out.csv")
+    stream = io.BytesIO(b"id,tweet\n1,2,3\n4,5,6\n")  # every data row has the wrong field count
+    with pytest.raises(
+        DataSourceError, match=r"tweets\.csv: the header has no 'text' column \(columns: id, tweet\)"
+    ):
+        list(read_rows(stream, "csv", config))

@@ -26,7 +26,7 @@ import json
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -198,8 +198,15 @@ def read_delimited_header(reader, location: str) -> list[str] | None:
     return [name.strip().lstrip("\ufeff") for name in header]
 
 
-def iter_delimited(stream: BinaryIO, location: str, delimiter: str) -> Iterator[RawRow]:
-    """CSV/TSV with a header row, streamed. Row numbers are line numbers (header = line 1)."""
+def iter_delimited(
+    stream: BinaryIO,
+    location: str,
+    delimiter: str,
+    check_header: Callable[[list[str]], None] | None = None,
+) -> Iterator[RawRow]:
+    """CSV/TSV with a header row, streamed. Row numbers are line numbers (header = line 1).
+
+    ``check_header`` sees the header before any row is read (and may raise)."""
     # surrogateescape keeps undecodable bytes visible per field, so one bad row does not
     # stop the whole file from being read.
     text = io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="")
@@ -207,6 +214,8 @@ def iter_delimited(stream: BinaryIO, location: str, delimiter: str) -> Iterator[
     header = read_delimited_header(reader, location)
     if header is None:
         return
+    if check_header is not None:
+        check_header(header)
     previous_line = reader.line_num
     while True:
         try:

@@ -141,23 +141,23 @@ def read_rows(stream: io.BufferedIOBase, fmt: str, config: PredictConfig) -> Ite
             text, error = _check_text(line.rstrip("\r\n"), config.max_text_chars)
             yield InputRow(number, text=text, error=error)
         return
+
+    def check_header(header: list[str]) -> None:
+        if config.text_column not in header:
+            raise DataSourceError(
+                f"{config.input}: the header has no {config.text_column!r} column "
+                f"(columns: {', '.join(header)}); pass --text-column"
+            )
+
     if fmt in ("csv", "tsv"):
-        raw_rows = iter_delimited(stream, config.input, "," if fmt == "csv" else "\t")
+        raw_rows = iter_delimited(stream, config.input, "," if fmt == "csv" else "\t", check_header)
     else:
         raw_rows = iter_jsonl(stream, config.input, blank_lines_are_rows=True)
-    header_checked = fmt not in ("csv", "tsv")
     for raw in raw_rows:
         if raw.problem is not None:
             yield InputRow(raw.row, error=raw.problem)
             continue
         record = raw.record or {}
-        if not header_checked:
-            if config.text_column not in record:
-                raise DataSourceError(
-                    f"{config.input}: the header has no {config.text_column!r} column "
-                    f"(columns: {', '.join(record)}); pass --text-column"
-                )
-            header_checked = True
         row_id = record.get(config.id_column)
         if config.text_column not in record:
             yield InputRow(raw.row, error=f"no {config.text_column!r} field", row_id=row_id)
