@@ -77,10 +77,6 @@ def load_tweets(path: Path, count: int) -> tuple[list[str], list[int]]:
     return texts, labels
 
 
-def _accuracy(predicted, labels) -> float:
-    return sum(int(p == y) for p, y in zip(predicted, labels, strict=True)) / len(labels)
-
-
 def _timed(function):
     started = time.perf_counter()
     result = function()
@@ -195,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         predict_probabilities,
         set_cpu_threads,
     )
+    from tweet_sentiment.metrics import accuracy
     from tweet_sentiment.modeling import load_classifier, load_tokenizer
     from tweet_sentiment.onnx_export import OnnxClassifier
 
@@ -269,10 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     baseline_rate = results["hf_pipeline_per_tweet"]["tweets_per_s"]
     for name, result in results.items():
         predicted = result["predicted"]
-        on_prefix = _accuracy(predicted[:baseline_count], labels[:baseline_count])
-        full = (
-            _accuracy(predicted, labels[: len(predicted)]) if len(predicted) == len(texts) else float("nan")
-        )
+        on_prefix = accuracy(labels[:baseline_count], predicted[:baseline_count])
+        full = accuracy(labels[: len(predicted)], predicted) if len(predicted) == len(texts) else float("nan")
         print(
             f"{name:<24} {result['tweets']:>6} {result['tweets_per_s']:>9.1f} "
             f"{result['tweets_per_s'] / baseline_rate:>7.2f}x {full:>9.4f} {on_prefix:>24.4f}"
@@ -285,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     reference = results["ours_torch_fp32"]["predicted"]
     for name in results:
         if name.startswith("ours_") and name != "ours_torch_fp32":
-            drop = (_accuracy(reference, labels) - _accuracy(results[name]["predicted"], labels)) * 100
+            drop = (accuracy(labels, reference) - accuracy(labels, results[name]["predicted"])) * 100
             print(f"{name}: {drop:+.2f} accuracy points lost vs ours_torch_fp32 (limit 0.5)")
 
     ours = {k: v for k, v in results.items() if k.startswith("ours_")}

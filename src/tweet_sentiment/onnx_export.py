@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from tweet_sentiment.errors import ConfigError, ModelSourceError
+from tweet_sentiment.metrics import accuracy
 
 ONNX_DIR = "onnx"
 FP32_FILE = "model.onnx"
@@ -279,10 +280,6 @@ def has_onnx_model(model_dir: str | os.PathLike[str], variant: str = "int8") -> 
     return (Path(model_dir) / ONNX_DIR / VARIANT_FILES[variant]).exists()
 
 
-def accuracy(probabilities: np.ndarray, labels: Sequence[int]) -> float:
-    return float((probabilities.argmax(axis=1) == np.asarray(labels)).mean()) if len(labels) else 0.0
-
-
 def export_fp32(
     model_dir: str | os.PathLike[str], workdir: str | os.PathLike[str], config: OnnxExportConfig
 ) -> Path:
@@ -333,7 +330,8 @@ def export_for_registration(
         precision="fp32",
     )
     del torch_model
-    torch_accuracy = accuracy(torch_probabilities, labels)
+    torch_predicted = torch_probabilities.argmax(axis=1).tolist()
+    torch_accuracy = accuracy(labels, torch_predicted)
 
     started = time.perf_counter()
     attempts: list[dict[str, Any]] = []
@@ -350,15 +348,14 @@ def export_for_registration(
             int8_probabilities = OnnxClassifier(int8_path, tokenizer).predict_probabilities(
                 texts, batch_size=config.batch_size, max_length=config.max_length
             )
-            int8_accuracy = accuracy(int8_probabilities, labels)
+            int8_predicted = int8_probabilities.argmax(axis=1).tolist()
+            int8_accuracy = accuracy(labels, int8_predicted)
             drop_points = round((torch_accuracy - int8_accuracy) * 100, 4)
             attempt = {
                 "weight_type": weight_type,
                 "accuracy": round(int8_accuracy, 6),
                 "accuracy_drop_points": drop_points,
-                "label_agreement": round(
-                    float((torch_probabilities.argmax(1) == int8_probabilities.argmax(1)).mean()), 6
-                ),
+                "label_agreement": round(accuracy(torch_predicted, int8_predicted), 6),
                 "accepted": drop_points <= config.max_accuracy_drop_points,
             }
             attempts.append(attempt)
