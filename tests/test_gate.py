@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from tweet_sentiment.data import load_split
-from tweet_sentiment.evaluation import ChampionScore, EvaluateConfig, apply_gate, evaluate
+from tweet_sentiment.errors import ConfigError
+from tweet_sentiment.evaluation import ChampionScore, EvaluateConfig, EvaluationResult, apply_gate, evaluate
 from tweet_sentiment.metrics import classification_report
 from tweet_sentiment.registry import register_model
 from tweet_sentiment.report import render_html_report
@@ -146,25 +147,37 @@ def test_worse_candidate_rejected_against_registered_champion(
     uri = _champion_registry(tmp_path, fitted_model_dir)
     config = EvaluateConfig(split="test", max_prediction_share=1.0, min_gain_over_majority=-1.0)
     result = evaluate(config, tiny_model_dir, dataset_dir, registry_uri=uri, html_path=tmp_path / "r.html")
-    assert result["champion"]["version"] == 1
-    assert result["champion"]["report"]["macro_recall"] > result["macro_recall"]
-    assert not result["gate_passed"]
-    assert any(r.startswith("champion/challenger:") and "version 1" in r for r in result["gate_reasons"])
+    assert result.champion.version == result.parent_champion == 1
+    assert result.champion.report["macro_recall"] > result.report["macro_recall"]
+    assert not result.passed
+    assert any(r.startswith("champion/challenger:") and "version 1" in r for r in result.gate.reasons)
     page = (tmp_path / "r.html").read_text()
     assert "champion (v1)" in page and "gate FAILED" in page
 
     # the champion itself as candidate is not worse: it passes and may replace it
     same = evaluate(config, fitted_model_dir, dataset_dir, registry_uri=uri)
-    assert same["gate_passed"], same["gate_reasons"]
+    assert same.passed, same.gate.reasons
 
 
 def test_always_neutral_model_rejected(always_neutral_model_dir, dataset_dir, tmp_path):
     config = EvaluateConfig(split="test", min_accuracy=0.30)
     result = evaluate(config, always_neutral_model_dir, dataset_dir, registry_uri=str(tmp_path / "empty"))
-    assert result["accuracy"] >= 0.30  # above the floor...
-    assert not result["gate_passed"]  # ...and still rejected
-    assert any("predictions are 'neutral'" in r for r in result["gate_reasons"])
-    assert any("first model passes" in n for n in result["gate_notes"])
+    assert result.report["accuracy"] >= 0.30  # above the floor...
+    assert not result.passed  # ...and still rejected
+    assert any("predictions are 'neutral'" in r for r in result.gate.reasons)
+    assert any("first model passes" in n for n in result.gate.notes)
+
+
+def test_evaluation_result_round_trips_through_its_json(always_neutral_model_dir, dataset_dir, tmp_path):
+    result = evaluate(EvaluateConfig(split="test"), always_neutral_model_dir, dataset_dir, registry_uri="")
+    result.write(tmp_path / "report.json")
+    again = EvaluationResult.read(tmp_path / "report.json")
+    assert again == result
+    assert again.registry_metrics()["macro_recall"] == result.report["macro_recall"]
+    assert again.gate_record()["passed"] is False and again.parent_champion is None
+    (tmp_path / "broken.json").write_text('{"accuracy": 0.5}')
+    with pytest.raises(ConfigError, match="broken.json: not an evaluation report"):
+        EvaluationResult.read(tmp_path / "broken.json")
 
 
 # ----------------------------------------------------------------------------- report
@@ -173,7 +186,7 @@ def test_always_neutral_model_rejected(always_neutral_model_dir, dataset_dir, tm
 def _result_for_report(dataset_dir, fitted_model_dir, tmp_path):
     uri = _champion_registry(tmp_path, fitted_model_dir)
     result = evaluate(EvaluateConfig(split="test"), fitted_model_dir, dataset_dir, registry_uri=uri)
-    result["misclassified"].insert(
+    result.misclassified.insert(
         0,
         {
             "text": "<script>alert('x')</script> & <b>bold</b>",
@@ -182,7 +195,7 @@ def _result_for_report(dataset_dir, fitted_model_dir, tmp_path):
             "confidence": 0.9,
         },
     )
-    return result
+    return result.to_dict()
 
 
 def test_html_report_escapes_tweets_and_embeds_figures(dataset_dir, fitted_model_dir, tmp_path):

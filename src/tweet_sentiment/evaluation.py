@@ -14,10 +14,8 @@ from tweet_sentiment.data import SplitData, load_split
 from tweet_sentiment.errors import ConfigError
 from tweet_sentiment.inference import choose_device, predict_probabilities
 from tweet_sentiment.labels import LABELS
-from tweet_sentiment.metrics import classification_report
+from tweet_sentiment.metrics import HEADLINE_METRICS, classification_report
 from tweet_sentiment.modeling import load_classifier, load_tokenizer
-
-HEADLINE_METRICS = ("accuracy", "macro_recall", "macro_f1", "macro_precision")
 
 
 class MetricsSink(Protocol):
@@ -117,6 +115,95 @@ class ChampionScore:
     version: int | None
     report: dict[str, Any] | None = None
     error: str = ""
+
+
+@dataclass
+class EvaluationResult:
+    """What evaluate hands to register: the candidate's report, the gate's verdict and the champion's.
+
+    Stored as the evaluate step's ``report`` artifact (flat JSON: the report's figures at the top
+    level, beside ``split``, ``gate_passed``, ``gate_reasons``, ...), written by :meth:`write` and
+    read back by :meth:`read`.
+    """
+
+    report: dict[str, Any]
+    split: str
+    gate: GateDecision
+    thresholds: dict[str, Any]
+    registry_uri: str = ""
+    champion: ChampionScore | None = None
+    misclassified: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.gate.passed
+
+    @property
+    def parent_champion(self) -> int | None:
+        """The champion version the candidate was compared with (None: no champion, or no registry)."""
+        return None if self.champion is None else self.champion.version
+
+    def headline(self) -> dict[str, float]:
+        return {name: self.report[name] for name in HEADLINE_METRICS}
+
+    def registry_metrics(self) -> dict[str, Any]:
+        """The figures a registry version records."""
+        per_class = self.report["per_class"]
+        return {
+            **self.headline(),
+            "examples": self.report["examples"],
+            "per_class": per_class,
+            "split": self.split,
+        }
+
+    def gate_record(self) -> dict[str, Any]:
+        """The gate's verdict as a registry version records it."""
+        return {
+            "passed": self.gate.passed,
+            "reasons": self.gate.reasons,
+            "notes": self.gate.notes,
+            "thresholds": self.thresholds,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.report,
+            "split": self.split,
+            "gate_passed": self.gate.passed,
+            "gate_reasons": self.gate.reasons,
+            "gate_notes": self.gate.notes,
+            "thresholds": self.thresholds,
+            "registry_uri": self.registry_uri,
+            "champion": None if self.champion is None else asdict(self.champion),
+            "misclassified": self.misclassified,
+        }
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> EvaluationResult:
+        outer = {"split", "gate_passed", "gate_reasons", "gate_notes", "thresholds", "registry_uri"}
+        outer |= {"champion", "misclassified"}
+        champion = record.get("champion")
+        return cls(
+            report={k: v for k, v in record.items() if k not in outer},
+            split=record["split"],
+            gate=GateDecision(
+                record["gate_passed"], list(record["gate_reasons"]), list(record["gate_notes"])
+            ),
+            thresholds=dict(record["thresholds"]),
+            registry_uri=record.get("registry_uri", ""),
+            champion=None if champion is None else ChampionScore(**champion),
+            misclassified=list(record.get("misclassified", [])),
+        )
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> EvaluationResult:
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{path}: not an evaluation report ({type(exc).__name__}: {exc})") from None
 
 
 def majority_rate(report: dict[str, Any]) -> tuple[str, float]:
@@ -245,53 +332,48 @@ def evaluate(
     metrics_sink: MetricsSink | None = None,
     confusion_sink: ConfusionMatrixSink | None = None,
     html_path: str | os.PathLike[str] | None = None,
-) -> dict[str, Any]:
+) -> EvaluationResult:
     """Score ``model_dir`` (and the registry's champion, on the same split) and apply the gate.
 
-    Returns the classification report plus ``gate_passed``, ``gate_reasons``, ``gate_notes`` and
-    ``champion``. Headline figures go to ``metrics_sink``, the confusion matrix to
-    ``confusion_sink`` (the KFP artifacts, in the component) and the HTML report to ``html_path``.
+    Headline figures go to ``metrics_sink``, the confusion matrix to ``confusion_sink`` (the KFP
+    artifacts, in the component) and the HTML report to ``html_path``.
     """
     split = load_split(dataset_dir, config.split)
     report, probabilities = score(model_dir, split, config)
     champion = score_champion(registry_uri, split, config) if registry_uri else None
-    decision = apply_gate(report, config, champion)
-    result = {
-        **report,
-        "split": config.split,
-        "gate_passed": decision.passed,
-        "gate_reasons": decision.reasons,
-        "gate_notes": decision.notes,
-        "thresholds": asdict(config),
-        "registry_uri": registry_uri,
-        "champion": None if champion is None else asdict(champion),
-        "misclassified": misclassified(split, probabilities, config.misclassified_samples),
-    }
+    result = EvaluationResult(
+        report=report,
+        split=config.split,
+        gate=apply_gate(report, config, champion),
+        thresholds=asdict(config),
+        registry_uri=registry_uri,
+        champion=champion,
+        misclassified=misclassified(split, probabilities, config.misclassified_samples),
+    )
     if metrics_sink is not None:
-        for name in HEADLINE_METRICS:
-            metrics_sink.log_metric(name, round(report[name], 6))
-        metrics_sink.log_metric("examples", report["examples"])
-        for name, figures in report["per_class"].items():
-            for figure in ("precision", "recall", "f1"):
-                metrics_sink.log_metric(f"{figure}_{name}", round(figures[figure], 6))
-        metrics_sink.log_metric("gate_passed", int(decision.passed))
-        if champion is not None and champion.report is not None:
-            metrics_sink.log_metric("champion_version", champion.version)
-            for name in HEADLINE_METRICS:
-                metrics_sink.log_metric(f"champion_{name}", round(champion.report[name], 6))
+        log_evaluation_metrics(result, metrics_sink)
     if confusion_sink is not None:
         confusion_sink.log_confusion_matrix(report["labels"], report["confusion_matrix"])
     if html_path is not None:
         from tweet_sentiment.report import render_html_report
 
-        Path(html_path).write_text(render_html_report(result), encoding="utf-8")
-    print(
-        json.dumps({k: result[k] for k in (*HEADLINE_METRICS, "split", "gate_passed", "gate_reasons")}),
-        flush=True,
-    )
-    print(decision.message(), flush=True)
+        Path(html_path).write_text(render_html_report(result.to_dict()), encoding="utf-8")
+    print(json.dumps({**result.headline(), "split": result.split, "gate_passed": result.passed}), flush=True)
+    print(result.gate.message(), flush=True)
     return result
 
 
-def write_json(result: dict[str, Any], path: str | os.PathLike[str]) -> None:
-    Path(path).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+def log_evaluation_metrics(result: EvaluationResult, sink: MetricsSink) -> None:
+    """Headline and per-class figures, the verdict and the champion's figures, as KFP scalar metrics."""
+    for name, value in result.headline().items():
+        sink.log_metric(name, round(value, 6))
+    sink.log_metric("examples", result.report["examples"])
+    for name, figures in result.report["per_class"].items():
+        for figure in ("precision", "recall", "f1"):
+            sink.log_metric(f"{figure}_{name}", round(figures[figure], 6))
+    sink.log_metric("gate_passed", int(result.passed))
+    champion = result.champion
+    if champion is not None and champion.report is not None:
+        sink.log_metric("champion_version", champion.version)
+        for name in HEADLINE_METRICS:
+            sink.log_metric(f"champion_{name}", round(champion.report[name], 6))

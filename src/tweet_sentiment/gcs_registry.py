@@ -30,13 +30,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tweet_sentiment.registry import (
+from tweet_sentiment.registry_base import (
     RegisteredVersion,
     Registry,
     RegistryError,
-    _now,
-    _version_name,
     is_model_file_kept,
+    now,
+    version_name,
 )
 from tweet_sentiment.storage import gcs_client, split_gcs_uri
 
@@ -72,7 +72,7 @@ class GcsRegistry(Registry):
         return "/".join(filter(None, [self.prefix, *parts]))
 
     def _version_prefix(self, version: int) -> str:
-        return self._name("versions", _version_name(version))
+        return self._name("versions", version_name(version))
 
     def _numbers_with(self, leaf: str) -> list[int]:
         versions_prefix = self._name("versions") + "/"
@@ -111,9 +111,7 @@ class GcsRegistry(Registry):
     def model_dir(self, version: int) -> Path:
         """Download the version's model once into the cache (versions are immutable) and return it."""
         self.metadata(version)
-        target = (
-            self.cache_dir / "registry" / self.bucket_name / (self.prefix or "_") / _version_name(version)
-        )
+        target = self.cache_dir / "registry" / self.bucket_name / (self.prefix or "_") / version_name(version)
         model = target / "model"
         if (model / "config.json").exists():
             return model
@@ -176,7 +174,7 @@ class GcsRegistry(Registry):
         for _attempt in range(1000):
             try:
                 self.bucket.blob(f"{self._version_prefix(version)}/.claim").upload_from_string(
-                    json.dumps({"token": token, "claimed_at": _now()}), if_generation_match=0
+                    json.dumps({"token": token, "claimed_at": now()}), if_generation_match=0
                 )
                 return version
             except _precondition_failed():
@@ -191,7 +189,7 @@ class GcsRegistry(Registry):
             if not all(is_model_file_kept(part) for part in relative.parts):
                 continue
             self.bucket.blob(f"{version_prefix}/model/{relative.as_posix()}").upload_from_filename(str(path))
-        record = {**metadata, "version": version, "created_at": _now()}
+        record = {**metadata, "version": version, "created_at": now()}
         self.bucket.blob(f"{version_prefix}/README.md").upload_from_string(
             model_card(record), content_type="text/markdown"
         )

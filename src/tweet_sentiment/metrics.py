@@ -20,6 +20,9 @@ from typing import Any
 
 from tweet_sentiment.labels import LABELS
 
+# The figures shown first everywhere (logs, KFP metrics, model card, HTML report, registry) and
+# the ones a gate may compare with the champion.
+HEADLINE_METRICS = ("accuracy", "macro_recall", "macro_precision", "macro_f1")
 METRIC_SCRIPT = Path(__file__).with_name("metric") / "sentiment_classification.py"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tweet_sentiment.labels import LABELS
+from tweet_sentiment.metrics import HEADLINE_METRICS
 
 
 def _figure(value: Any) -> str:
@@ -53,7 +54,7 @@ def render_model_card(record: dict[str, Any]) -> str:
     evaluated_on = metrics.get("split", "the evaluation split")
     lines.append(f"Scored on {evaluated_on} ({metrics.get('examples', '?')} tweets).")
     lines += ["", "| metric | value |", "|---|---|"]
-    for name in ("accuracy", "macro_recall", "macro_precision", "macro_f1"):
+    for name in HEADLINE_METRICS:
         if name in metrics:
             lines.append(f"| {name} | {_figure(metrics[name])} |")
     per_class = metrics.get("per_class") or {}

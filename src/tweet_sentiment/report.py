@@ -11,7 +11,7 @@ import html
 import io
 from typing import Any
 
-HEADLINE = ("accuracy", "macro_recall", "macro_precision", "macro_f1")
+from tweet_sentiment.metrics import HEADLINE_METRICS
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 24px; color: #222; max-width: 1200px; }
@@ -114,7 +114,7 @@ def render_html_report(result: dict[str, Any]) -> str:
     if champion_report:
         header += f"<th>{escape(champion_name)}</th><th>difference</th>"
     rows = [header + "</tr>"]
-    for name in HEADLINE:
+    for name in HEADLINE_METRICS:
         row = f"<tr><th>{name}</th><td>{result[name]:.4f}</td>"
         if champion_report:
             delta = result[name] - champion_report[name]

@@ -7,19 +7,17 @@ from a test, or from a Python shell, with nothing in between.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from tweet_sentiment.data import PreprocessConfig, preprocess, read_stats
 from tweet_sentiment.distributed import launch_training
 from tweet_sentiment.evaluation import (
-    HEADLINE_METRICS,
     ConfusionMatrixSink,
     EvaluateConfig,
+    EvaluationResult,
     MetricsSink,
     evaluate,
-    write_json,
 )
 from tweet_sentiment.registry import register_model
 from tweet_sentiment.snapshots import resolve_data_source
@@ -149,8 +147,8 @@ def run_evaluate(
         html_path=html_path,
     )
     if report_path:
-        write_json(result, report_path)
-    return bool(result["gate_passed"])
+        result.write(report_path)
+    return result.passed
 
 
 def run_register(
@@ -176,17 +174,14 @@ def run_register(
     import tempfile
 
     stats = read_stats(dataset_dir)
-    evaluation = json.loads(Path(evaluation_path).read_text(encoding="utf-8")) if evaluation_path else None
     gate, parent, extra = {}, None, {"dataset": {k: v for k, v in stats.items() if k != "fingerprint"}}
-    if evaluation is not None:
-        metrics = {k: evaluation[k] for k in (*HEADLINE_METRICS, "examples", "per_class", "split")}
-        gate = {
-            "passed": evaluation["gate_passed"],
-            "reasons": evaluation["gate_reasons"],
-            "notes": evaluation.get("gate_notes", []),
-            "thresholds": evaluation["thresholds"],
-        }
-        parent = (evaluation.get("champion") or {}).get("version")
+    if evaluation_path:
+        evaluation = EvaluationResult.read(evaluation_path)
+        metrics, gate, parent = (
+            evaluation.registry_metrics(),
+            evaluation.gate_record(),
+            evaluation.parent_champion,
+        )
     metrics, parameters = dict(metrics or {}), dict(parameters)
     with tempfile.TemporaryDirectory(prefix="register-") as workdir:
         if eval_split:
