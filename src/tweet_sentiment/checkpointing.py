@@ -23,8 +23,9 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from tweet_sentiment.errors import ConfigError
 from tweet_sentiment.storage import gcs_client, is_gcs_uri, split_gcs_uri
 
 COMPLETE_MARKER = "COMPLETE"
@@ -176,3 +177,58 @@ class CheckpointStore:
                 )
                 return torch.load(local, map_location="cpu", weights_only=False)
         return torch.load(Path(ref.location) / STATE_FILE, map_location="cpu", weights_only=False)
+
+
+class Checkpointable(Protocol):
+    """What :class:`Checkpointer` saves: an object that describes itself as one state dict."""
+
+    step: int
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class Checkpointer:
+    """When and where a training run checkpoints: resume at start, every ``every_steps``, on demand.
+
+    ``root`` '' turns it off (nothing is saved or resumed). ``state_dict()`` may be a collective
+    (under DDP it gathers every rank's RNG state), so every rank calls :meth:`save`; only the main
+    rank writes. Every rank reads the checkpoint it resumes from.
+    """
+
+    def __init__(self, root: str, *, every_steps: int, keep: int, is_main: bool = True, barrier=None) -> None:
+        self.store = CheckpointStore(root, keep) if root else None
+        self.root = root
+        self.every_steps = every_steps
+        self.is_main = is_main
+        self._barrier = barrier or (lambda: None)
+
+    @property
+    def enabled(self) -> bool:
+        return self.store is not None
+
+    def resume(self, state: Checkpointable) -> CheckpointRef | None:
+        """Load the newest complete checkpoint into ``state``; None when there is none."""
+        latest = self.store.latest() if self.store else None
+        if latest is not None:
+            try:
+                state.load_state_dict(self.store.load(latest))
+            except ConfigError as exc:
+                raise ConfigError(f"{latest.location}: {exc}") from None
+        return latest
+
+    def due(self, step: int) -> bool:
+        return self.store is not None and step % self.every_steps == 0
+
+    def save(self, state: Checkpointable) -> None:
+        """Write ``state`` at its step (every rank calls this; the main rank writes)."""
+        saved = state.state_dict()
+        if self.store is not None and self.is_main:
+            self.store.save(state.step, saved)
+        self._barrier()
+
+    def discard(self) -> None:
+        """Remove every checkpoint (the run finished and its model is saved)."""
+        if self.store is not None and self.is_main:
+            self.store.delete_all()

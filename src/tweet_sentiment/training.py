@@ -4,12 +4,28 @@ A plain PyTorch loop rather than HF ``Trainer``: it pads each batch only to its 
 tweet, groups batches by length, picks mixed precision per device, and has nothing between the
 loop and the profile (``bench/train_speed.py`` measures it against the Trainer recipe).
 
-The loop is resumable: every ``checkpoint_every_steps`` steps and on SIGTERM it writes an atomic
-checkpoint (model, optimizer, scheduler, grad scaler, RNG, data position, best model so far);
-a restart with the same ``checkpoint_dir`` continues from the newest complete one, so a
-preempted run ends at the same step count. Under ``torchrun`` (``WORLD_SIZE`` > 1) it runs as
-DistributedDataParallel: every rank trains on its own disjoint share of each epoch's batches,
-and rank 0 alone evaluates, checkpoints and saves.
+The pieces, in the order :func:`train` uses them:
+
+* :func:`set_up` builds a :class:`TrainingSetup` (data, model, optimizer, schedule, step plan);
+* :class:`TrainingState` is where the run is, and its ``state_dict()`` / ``load_state_dict()``
+  are the one description of what a checkpoint holds;
+* :class:`~tweet_sentiment.checkpointing.Checkpointer` resumes from the newest complete checkpoint
+  and writes atomic ones every ``checkpoint_every_steps`` steps and on SIGTERM, so a preempted run
+  ends at the same step count with bit-identical weights;
+* :func:`run_epochs` is the loop, :func:`train_step` one optimizer step, :func:`evaluate` scores
+  and keeps the best model by macro-recall, :func:`score_checkpoint_average` scores the snapshot
+  mean, :func:`save_model` writes the model and the summary;
+* a :class:`Reporter` (progress bar, TensorBoard, printed records) does nothing on ranks other
+  than the main one; :class:`~tweet_sentiment.distributed.Distributed` holds the collectives.
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1) it runs as DistributedDataParallel: every rank trains on
+its own disjoint share of each epoch's batches, and rank 0 alone evaluates, checkpoints and saves.
+
+The shape follows ``accelerate`` (a state object with ``state_dict`` / ``load_state_dict``, a
+process-state object whose collectives are no-ops on one process, main-process-only reporting),
+but not the library: ``Accelerator.save_state`` writes a directory of files in place (no atomic
+rename, no ``gs://``, no completeness marker), and its prepared data loader would replace the
+per-rank length-grouped batches that make resuming a pure function of (seed, epoch, position).
 """
 
 from __future__ import annotations
@@ -21,16 +37,18 @@ import os
 import random
 import signal
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tweet_sentiment.checkpointing import CheckpointStore
+from tweet_sentiment.checkpointing import Checkpointer
 from tweet_sentiment.data import SplitData, load_split
+from tweet_sentiment.distributed import Distributed
 from tweet_sentiment.errors import ConfigError, TweetSentimentError
-from tweet_sentiment.inference import autocast_dtype, choose_device, pad_batch, predict_probabilities
+from tweet_sentiment.inference import autocast_dtype, pad_batch, predict_probabilities
 from tweet_sentiment.metrics import classification_report
 from tweet_sentiment.modeling import DEFAULT_MODEL, load_classifier, load_tokenizer
 
@@ -328,51 +346,415 @@ def state_digest(state_dict: dict) -> str:
     return digest.hexdigest()
 
 
-@dataclass
-class _Distributed:
-    rank: int = 0
-    local_rank: int = 0
-    world_size: int = 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-
-def _distributed_from_env() -> _Distributed:
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    return _Distributed(
-        rank=int(os.environ.get("RANK", "0")),
-        local_rank=int(os.environ.get("LOCAL_RANK", "0")),
-        world_size=world_size,
-    )
-
-
 class _StopFlag:
-    """Set by SIGTERM; checked between steps so the checkpoint is taken at a step boundary."""
+    """Set by SIGTERM while installed (``with _StopFlag() as stop``); checked between steps so the
+    checkpoint is taken at a step boundary."""
 
     def __init__(self) -> None:
         self.requested = False
         self._previous = None
 
-    def install(self) -> None:
+    def __enter__(self) -> _StopFlag:
         import threading
 
-        if threading.current_thread() is not threading.main_thread():
-            return  # signal handlers can only be set from the main thread
-        self._previous = signal.signal(signal.SIGTERM, self._handle)
+        if threading.current_thread() is threading.main_thread():  # handlers only from the main thread
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
 
     def _handle(self, signum, frame) -> None:
         self.requested = True
 
-    def uninstall(self) -> None:
+    def __exit__(self, *exc_info) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGTERM, self._previous)
             self._previous = None
+
+
+# ----------------------------------------------------------------------------- set-up
+
+
+@dataclass
+class TrainingSetup:
+    """What stays fixed during a run: data, model, optimizer, schedule and the step plan."""
+
+    config: TrainConfig
+    dist: Distributed
+    device: Any
+    dtype: Any  # the autocast dtype; None: plain fp32
+    tokenizer: Any
+    model: Any
+    train_model: Any  # the model, or DistributedDataParallel around it
+    optimizer: Any
+    scheduler: Any
+    scaler: Any
+    encoded: list[list[int]]
+    lengths: list[int]
+    labels: Any
+    loss_weights: Any
+    eval_split: SplitData | None
+    steps_per_epoch: int
+    total_steps: int
+    average_at: frozenset[int]
+    pad_id: int
+    pad_multiple: int
+
+    def batches(self, epoch: int) -> list[np.ndarray]:
+        return epoch_batches(self.lengths, self.config, epoch, self.dist.rank, self.dist.world_size)
+
+
+def set_up(
+    config: TrainConfig, dataset_dir: str | os.PathLike[str], dist: Distributed, device
+) -> TrainingSetup:
+    """Seed, read the splits, load tokenizer and model, tokenise, plan the steps, build the optimizer."""
+    import torch
+
+    seed_everything(config.seed)
+    train_split = load_split(dataset_dir, "train")
+    eval_split = None
+    if config.eval_split and (Path(dataset_dir) / f"{config.eval_split}.jsonl").exists():
+        eval_split = load_split(dataset_dir, config.eval_split)
+    tokenizer = load_tokenizer(config.model_name)
+    model = load_classifier(config.model_name, fresh_head=True).to(device)
+    dtype = autocast_dtype(config.precision, device)
+    encoded = tokenizer(train_split.texts, truncation=True, max_length=config.max_length)["input_ids"]
+    lengths = [len(ids) for ids in encoded]
+    loss_weights = None
+    if config.class_weight_power > 0:
+        weights = class_weights(train_split.labels, model.config.num_labels, config.class_weight_power)
+        loss_weights = torch.tensor(weights, device=device)
+    steps_per_epoch, total_steps = _plan_steps(lengths, config, dist)
+    optimizer = _optimizer(model, config)
+    return TrainingSetup(
+        config=config,
+        dist=dist,
+        device=device,
+        dtype=dtype,
+        tokenizer=tokenizer,
+        model=model,
+        train_model=dist.wrap(model, device),
+        optimizer=optimizer,
+        scheduler=_linear_schedule(optimizer, int(config.warmup_ratio * total_steps), total_steps),
+        scaler=torch.amp.GradScaler(device.type, enabled=dtype == torch.float16),
+        encoded=encoded,
+        lengths=lengths,
+        labels=torch.as_tensor(train_split.labels, dtype=torch.long),
+        loss_weights=loss_weights,
+        eval_split=eval_split,
+        steps_per_epoch=steps_per_epoch,
+        total_steps=total_steps,
+        average_at=frozenset(averaging_steps(total_steps, config.average_tail, config.average_snapshots)),
+        pad_id=tokenizer.pad_token_id or 0,
+        # Lengths rounded up to a multiple of 8 feed GPU tensor cores; on a CPU that is only wasted work.
+        pad_multiple=8 if device.type == "cuda" else 1,
+    )
+
+
+def _plan_steps(lengths: list[int], config: TrainConfig, dist: Distributed) -> tuple[int, int]:
+    """(steps per epoch, total steps) of this run."""
+    steps_per_epoch = len(epoch_batches(lengths, config, 1, dist.rank, dist.world_size))
+    if steps_per_epoch == 0:
+        raise ConfigError(
+            f"{len(lengths)} training examples make no full batch of {config.batch_size} per each of "
+            f"{dist.world_size} processes; lower batch_size or the process count"
+        )
+    total_steps = math.ceil(config.epochs * steps_per_epoch)
+    if config.max_steps:
+        total_steps = min(total_steps, config.max_steps)
+    return steps_per_epoch, total_steps
+
+
+# ----------------------------------------------------------------------------- the training state
+
+CHECKPOINT_FORMAT = 1
+# Progress counters a checkpoint carries as they are.
+_COUNTERS = ("step", "epoch", "batch_in_epoch", "samples", "real_tokens", "train_seconds")
+
+
+@dataclass
+class TrainingState:
+    """Where a run is; :meth:`state_dict` / :meth:`load_state_dict` are the one description of what a
+    checkpoint holds.
+
+    It holds the set-up's model, optimizer, scheduler and grad scaler (restored in place), the
+    position (``epoch`` and ``batch_in_epoch`` name the next batch to train on), the counters, the
+    epoch's loss so far (summed on the device: no host sync per step), the evaluation history with
+    the best weights so far, the running sum of the checkpoint-average snapshots, and the RNG states
+    of every rank. The plan (total steps, batch size, seed, process count) is saved too, so that a
+    checkpoint only resumes the run that wrote it.
+    """
+
+    setup: TrainingSetup
+    step: int = 0
+    epoch: int = 1
+    batch_in_epoch: int = 0
+    samples: int = 0
+    real_tokens: int = 0
+    train_seconds: float = 0.0
+    epoch_loss: Any = None
+    epoch_count: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_key: tuple[float, float] | None = None
+    best_state: dict | None = None
+    average_sum: dict | None = None  # running sum of the snapshots' floating-point weights
+    average_count: int = 0
+
+    def __post_init__(self) -> None:
+        import torch
+
+        if self.epoch_loss is None:
+            self.epoch_loss = torch.zeros((), device=self.setup.device)
+
+    def plan(self) -> dict[str, int]:
+        setup = self.setup
+        return {
+            "total_steps": setup.total_steps,
+            "batch_size": setup.config.batch_size,
+            "seed": setup.config.seed,
+            "world_size": setup.dist.world_size,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        """The checkpoint. A collective under DDP (it gathers every rank's RNG state)."""
+        setup = self.setup
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "model": setup.model.state_dict(),
+            "optimizer": setup.optimizer.state_dict(),
+            "scheduler": setup.scheduler.state_dict(),
+            "scaler": setup.scaler.state_dict(),
+            **{name: getattr(self, name) for name in _COUNTERS},
+            "epoch_loss": (float(self.epoch_loss.item()), self.epoch_count),
+            "history": self.history,
+            "best_key": self.best_key,
+            "best_state": self.best_state,
+            "average_sum": self.average_sum,
+            "average_count": self.average_count,
+            "rng": _rng_states(setup.dist, setup.device),
+            **self.plan(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from ``state``; a checkpoint of another plan raises :class:`ConfigError`."""
+        mismatches = [f"{k} {state.get(k)} != {v}" for k, v in self.plan().items() if state.get(k) != v]
+        if mismatches:
+            raise ConfigError(
+                f"checkpoint belongs to a different run ({'; '.join(mismatches)}); "
+                "use a new checkpoint_dir or the original settings"
+            )
+        setup = self.setup
+        setup.model.load_state_dict(state["model"])
+        setup.optimizer.load_state_dict(state["optimizer"])
+        setup.scheduler.load_state_dict(state["scheduler"])
+        setup.scaler.load_state_dict(state["scaler"])
+        for name in _COUNTERS:
+            setattr(self, name, state[name])
+        epoch_loss, self.epoch_count = state["epoch_loss"]
+        self.epoch_loss.fill_(epoch_loss)
+        self.history, self.best_key, self.best_state = (
+            state["history"],
+            state["best_key"],
+            state["best_state"],
+        )
+        self.average_sum, self.average_count = state.get("average_sum"), state.get("average_count", 0)
+        if self.average_sum is not None:
+            self.average_sum = {name: tensor.to(setup.device) for name, tensor in self.average_sum.items()}
+        _restore_rng(state["rng"], setup.dist, setup.device)
+
+    def advance(self, index: np.ndarray, loss) -> None:
+        """Count one optimizer step on the examples ``index`` (``loss``: its detached loss tensor)."""
+        setup = self.setup
+        self.step += 1
+        self.batch_in_epoch += 1
+        self.samples += len(index) * setup.dist.world_size
+        self.real_tokens += int(sum(setup.lengths[i] for i in index)) * setup.dist.world_size
+        self.epoch_loss += loss
+        self.epoch_count += 1
+        if self.step in setup.average_at:
+            self._add_snapshot()
+
+    def _add_snapshot(self) -> None:
+        import torch
+
+        with torch.no_grad():
+            weights = {k: v for k, v in self.setup.model.state_dict().items() if v.is_floating_point()}
+            if self.average_sum is None:
+                self.average_sum = {k: v.detach().float().clone() for k, v in weights.items()}
+            else:
+                for name, total in self.average_sum.items():
+                    total += weights[name].float()
+        self.average_count += 1
+
+    def averaged_weights(self) -> dict:
+        """The mean of the snapshots, in each weight's own dtype."""
+        model_state = self.setup.model.state_dict()
+        return {k: (v / self.average_count).to(model_state[k].dtype) for k, v in self.average_sum.items()}
+
+    def mean_epoch_loss(self) -> float | None:
+        return self.epoch_loss.item() / self.epoch_count if self.epoch_count else None
+
+    def next_epoch(self) -> None:
+        self.epoch_loss.zero_()
+        self.epoch_count = 0
+        self.epoch += 1
+        self.batch_in_epoch = 0
+
+    def consider_best(self, macro_recall: float, accuracy: float) -> bool:
+        """Keep the model's weights if they beat the best so far (macro-recall, then accuracy)."""
+        key = (macro_recall, accuracy)
+        if self.best_key is not None and key <= self.best_key:
+            return False
+        self.best_key = key
+        self.best_state = copy.deepcopy(
+            {k: v.detach().cpu() for k, v in self.setup.model.state_dict().items()}
+        )
+        return True
+
+
+def _rng_states(dist: Distributed, device) -> dict[str, Any]:
+    import torch
+
+    cuda_state = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    torch_states = dist.gather(torch.get_rng_state())
+    cuda_states = dist.gather(cuda_state)
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch_states,
+        "cuda": cuda_states if device.type == "cuda" else None,
+    }
+
+
+def _restore_rng(rng: dict[str, Any], dist: Distributed, device) -> None:
+    import torch
+
+    random.setstate(rng["python"])
+    np.random.set_state(rng["numpy"])
+    torch.set_rng_state(rng["torch"][dist.rank])
+    if device.type == "cuda" and rng.get("cuda"):
+        torch.cuda.set_rng_state(rng["cuda"][dist.rank], device)
+
+
+# ----------------------------------------------------------------------------- reporting
+
+
+class Reporter:
+    """Progress bar, TensorBoard scalars and printed records. This base class does nothing: it is what
+    ranks other than the main one get (:func:`open_reporter`)."""
+
+    def add_loss(self, step: int, loss, scheduler) -> None:
+        """One step's detached loss; a mean is taken (one host sync) every ``log_every_steps``."""
+
+    def evaluation(self, tag: str, accuracy: float, macro_recall: float, step: int) -> None:
+        """Scores of one evaluation (``tag``: the TensorBoard prefix)."""
+
+    def record(self, record: dict[str, Any]) -> None:
+        """A line of the run's log (an evaluation, a resume)."""
+
+    def close(self) -> None:
+        """Flush and close what was opened."""
+
+
+class _MainReporter(Reporter):
+    def __init__(self, config: TrainConfig, output_dir: Path, total_steps: int, start_step: int, device):
+        import torch
+        from tqdm.auto import tqdm
+
+        self.every = config.log_every_steps
+        self.progress = tqdm(
+            total=total_steps,
+            initial=start_step,
+            desc="train",
+            unit="step",
+            disable=not config.progress,
+            mininterval=2,
+        )
+        self.writer = None
+        if config.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            # purge_step drops events past the checkpoint that an interrupted attempt had already logged.
+            self.writer = SummaryWriter(str(output_dir / TENSORBOARD_DIR), purge_step=start_step or None)
+        self.running_loss = torch.zeros((), device=device)
+        self.count = 0
+
+    def add_loss(self, step: int, loss, scheduler) -> None:
+        self.running_loss += loss
+        self.count += 1
+        self.progress.update(1)
+        if step % self.every:
+            return
+        mean_loss = self.running_loss.item() / self.count
+        self.running_loss.zero_()
+        self.count = 0
+        self.progress.set_postfix(loss=f"{mean_loss:.4f}")
+        if self.writer is not None:
+            self.writer.add_scalar("train/loss", mean_loss, step)
+            self.writer.add_scalar("train/learning_rate", scheduler.get_last_lr()[-1], step)
+
+    def evaluation(self, tag: str, accuracy: float, macro_recall: float, step: int) -> None:
+        if self.writer is not None:
+            self.writer.add_scalar(f"{tag}accuracy", accuracy, step)
+            self.writer.add_scalar(f"{tag}macro_recall", macro_recall, step)
+
+    def record(self, record: dict[str, Any]) -> None:
+        print(json.dumps(record), flush=True)
+
+    def close(self) -> None:
+        self.progress.close()
+        if self.writer is not None:
+            self.writer.close()
+
+
+def open_reporter(setup: TrainingSetup, output_dir: Path, start_step: int) -> Reporter:
+    if not setup.dist.is_main:
+        return Reporter()
+    return _MainReporter(setup.config, output_dir, setup.total_steps, start_step, setup.device)
+
+
+class _Trace:
+    """Audit (``trace_dir``): the example indices of every batch of this rank and its final weights."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        self.batches: list[list[int]] = []
+
+    def add(self, index: np.ndarray) -> None:
+        if self.directory:
+            self.batches.append([int(i) for i in index])
+
+    def write(self, rank: int, model) -> None:
+        if not self.directory:
+            return
+        trace = Path(self.directory)
+        trace.mkdir(parents=True, exist_ok=True)
+        (trace / f"rank{rank}.json").write_text(
+            json.dumps(
+                {"rank": rank, "batches": self.batches, "final_digest": state_digest(model.state_dict())}
+            ),
+            encoding="utf-8",
+        )
+
+
+class _Clock:
+    """Training time only: evaluations and checkpoints are paused out of ``state.train_seconds``."""
+
+    def __init__(self, state: TrainingState) -> None:
+        self.state = state
+        self.started = 0.0
+
+    def start(self) -> None:
+        self.started = time.perf_counter()
+
+    def stop(self) -> None:
+        self.state.train_seconds += time.perf_counter() - self.started
+
+    @contextmanager
+    def paused(self):
+        self.stop()
+        try:
+            yield
+        finally:
+            self.start()
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -388,364 +770,225 @@ def train(
     checkpoint is written.
     """
     import torch
-    import torch.nn.functional as F
-    from tqdm.auto import tqdm
 
-    dist = _distributed_from_env()
+    dist = Distributed.from_env()
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
-    if dist.enabled:
-        import torch.distributed as torch_dist
-
-        backend = "nccl" if torch.cuda.is_available() and config.device != "cpu" else "gloo"
-        if not torch_dist.is_initialized():
-            torch_dist.init_process_group(backend=backend)
-        device = torch.device(f"cuda:{dist.local_rank}") if backend == "nccl" else torch.device("cpu")
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-    else:
-        device = choose_device(config.device)
-
-    seed_everything(config.seed)
-    train_split = load_split(dataset_dir, "train")
-    eval_split = None
-    if config.eval_split and (Path(dataset_dir) / f"{config.eval_split}.jsonl").exists():
-        eval_split = load_split(dataset_dir, config.eval_split)
-
-    tokenizer = load_tokenizer(config.model_name)
-    model = load_classifier(config.model_name, fresh_head=True).to(device)
-    dtype = autocast_dtype(config.precision, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-
-    encoded = tokenizer(train_split.texts, truncation=True, max_length=config.max_length)["input_ids"]
-    lengths = [len(ids) for ids in encoded]
-    labels = torch.as_tensor(train_split.labels, dtype=torch.long)
-    num_labels = model.config.num_labels
-    loss_weights = None
-    if config.class_weight_power > 0:
-        loss_weights = torch.tensor(
-            class_weights(train_split.labels, num_labels, config.class_weight_power), device=device
-        )
-    steps_per_epoch = len(epoch_batches(lengths, config, 1, dist.rank, dist.world_size))
-    if steps_per_epoch == 0:
-        raise ConfigError(
-            f"{len(encoded)} training examples make no full batch of {config.batch_size} per each of "
-            f"{dist.world_size} processes; lower batch_size or the process count"
-        )
-    total_steps = math.ceil(config.epochs * steps_per_epoch)
-    if config.max_steps:
-        total_steps = min(total_steps, config.max_steps)
-    warmup_steps = int(config.warmup_ratio * total_steps)
-    optimizer = _optimizer(model, config)
-    scheduler = _linear_schedule(optimizer, warmup_steps, total_steps)
-    pad_id = tokenizer.pad_token_id or 0
-    # Rounding lengths up to a multiple of 8 feeds GPU tensor cores; on a CPU it is only wasted work.
-    pad_multiple = 8 if device.type == "cuda" else 1
-
-    train_model = model
-    if dist.enabled:
-        from torch.nn.parallel import DistributedDataParallel
-
-        train_model = DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-
-    # ---- state that a checkpoint carries
-    history: list[dict[str, Any]] = []
-    best_state: dict | None = None
-    best_key: tuple[float, float] | None = None
-    average_at = set(averaging_steps(total_steps, config.average_tail, config.average_snapshots))
-    average_sum: dict | None = None  # running sum of the snapshots' floating-point weights
-    average_count = 0
-    step, samples, real_tokens, train_seconds = 0, 0, 0, 0.0
-    epoch, batch_in_epoch = 1, 0  # the next batch to train on
-    resumed_from = 0
-
-    store = CheckpointStore(config.checkpoint_dir, config.keep_checkpoints) if config.checkpoint_dir else None
-    latest = store.latest() if store else None
-    if latest is not None:
-        state = store.load(latest)
-        _check_compatible(state, config, total_steps, dist.world_size)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        step, epoch, batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
-        samples, real_tokens, train_seconds = state["samples"], state["real_tokens"], state["train_seconds"]
-        history, best_key, best_state = state["history"], state["best_key"], state["best_state"]
-        average_sum, average_count = state.get("average_sum"), state.get("average_count", 0)
-        if average_sum is not None:
-            average_sum = {name: tensor.to(device) for name, tensor in average_sum.items()}
-        random.setstate(state["rng"]["python"])
-        np.random.set_state(state["rng"]["numpy"])
-        torch.set_rng_state(state["rng"]["torch"][dist.rank])
-        if device.type == "cuda" and state["rng"].get("cuda"):
-            torch.cuda.set_rng_state(state["rng"]["cuda"][dist.rank], device)
-        resumed_from = step
-        if dist.is_main:
-            print(json.dumps({"resumed_from_checkpoint": latest.location, "step": step}), flush=True)
-
-    writer = None
-    if config.tensorboard and dist.is_main:
-        from torch.utils.tensorboard import SummaryWriter
-
-        # purge_step drops events past the checkpoint that an interrupted attempt had already logged.
-        writer = SummaryWriter(
-            str(Path(output_dir) / TENSORBOARD_DIR), purge_step=step if resumed_from else None
-        )
-
-    def collect_rng() -> dict[str, Any]:
-        torch_state = torch.get_rng_state()
-        cuda_state = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
-        if dist.enabled:
-            import torch.distributed as torch_dist
-
-            torch_states: list = [None] * dist.world_size
-            cuda_states: list = [None] * dist.world_size
-            torch_dist.all_gather_object(torch_states, torch_state)
-            torch_dist.all_gather_object(cuda_states, cuda_state)
-        else:
-            torch_states, cuda_states = [torch_state], [cuda_state]
-        return {
-            "python": random.getstate(),
-            "numpy": np.random.get_state(),
-            "torch": torch_states,
-            "cuda": cuda_states if device.type == "cuda" else None,
-        }
-
-    def save_checkpoint() -> None:
-        rng = collect_rng()  # a collective: every rank takes part
-        if store is not None and dist.is_main:
-            store.save(
-                step,
-                {
-                    "format": 1,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "step": step,
-                    "epoch": epoch,
-                    "batch_in_epoch": batch_in_epoch,
-                    "samples": samples,
-                    "real_tokens": real_tokens,
-                    "train_seconds": train_seconds,
-                    "epoch_loss": (float(epoch_loss.item()), epoch_count),
-                    "history": history,
-                    "best_key": best_key,
-                    "best_state": best_state,
-                    "average_sum": average_sum,
-                    "average_count": average_count,
-                    "rng": rng,
-                    "total_steps": total_steps,
-                    "world_size": dist.world_size,
-                    "batch_size": config.batch_size,
-                    "seed": config.seed,
-                },
-            )
-        _barrier(dist)
-
-    def evaluate_now(train_loss: float | None, *, record_epoch: int | None = None, averaged: int = 0) -> None:
-        """Score the model as it is now; ``averaged``: it holds the mean of that many snapshots."""
-        nonlocal best_key, best_state
-        record: dict[str, Any] = {"epoch": epoch if record_epoch is None else record_epoch, "step": step}
-        if train_loss is not None:
-            record["train_loss"] = round(train_loss, 5)
-        if averaged:
-            record |= {"averaged_snapshots": averaged, "averaged_from_step": min(average_at)}
-        if eval_split is not None and dist.is_main:
-            report = score(model, tokenizer, eval_split, config)
-            accuracy, macro_recall = report["accuracy"], report["macro_recall"]
-            record[f"{config.eval_split}_accuracy"] = accuracy
-            record[f"{config.eval_split}_macro_recall"] = macro_recall
-            if writer is not None:
-                tag = f"{config.eval_split}/{'averaged_' if averaged else ''}"
-                writer.add_scalar(f"{tag}accuracy", accuracy, step)
-                writer.add_scalar(f"{tag}macro_recall", macro_recall, step)
-            key = (macro_recall, accuracy)
-            if best_key is None or key > best_key:
-                best_key = key
-                best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
-                record["best"] = True
-            model.train()
-        history.append(record)
-        if dist.is_main:
-            print(json.dumps(record), flush=True)
-        _barrier(dist)
-
-    trace_batches: list[list[int]] = []
-    stop = _StopFlag()
-    stop.install()
-    started = time.perf_counter()
-    progress = tqdm(
-        total=total_steps,
-        initial=step,
-        desc="train",
-        unit="step",
-        disable=not (config.progress and dist.is_main),
-        mininterval=2,
+    setup = set_up(config, dataset_dir, dist, dist.start(config.device))
+    state = TrainingState(setup)
+    checkpointer = Checkpointer(
+        config.checkpoint_dir,
+        every_steps=config.checkpoint_every_steps,
+        keep=config.keep_checkpoints,
+        is_main=dist.is_main,
+        barrier=dist.barrier,
     )
-    running_loss = torch.zeros((), device=device)  # summed on device: no host sync per step
-    loss_count = 0
-    epoch_loss = torch.zeros((), device=device)
-    epoch_count = 0
-    if latest is not None:
-        epoch_loss.fill_(state["epoch_loss"][0])
-        epoch_count = state["epoch_loss"][1]
-        del state
-    model.train()
+    resumed = checkpointer.resume(state)
+    resumed_from = state.step
+    reporter = open_reporter(setup, Path(output_dir), resumed_from)
+    if resumed is not None:
+        reporter.record({"resumed_from_checkpoint": resumed.location, "step": resumed_from})
+    trace = _Trace(config.trace_dir)
+    started = time.perf_counter()
     try:
-        while step < total_steps:
-            batches = epoch_batches(lengths, config, epoch, dist.rank, dist.world_size)
-            segment_started = time.perf_counter()
-            while batch_in_epoch < len(batches) and step < total_steps:
-                index = batches[batch_in_epoch]
-                input_ids, attention_mask = pad_batch([encoded[i] for i in index], pad_id, pad_multiple)
-                batch_labels = labels[index].to(device, non_blocking=True)
-                with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                    logits = train_model(
-                        input_ids=input_ids.to(device, non_blocking=True),
-                        attention_mask=attention_mask.to(device, non_blocking=True),
-                    ).logits
-                loss = F.cross_entropy(
-                    logits.float(), batch_labels, weight=loss_weights, label_smoothing=config.label_smoothing
-                )
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0, foreach=True)
-                scaler.step(optimizer)
-                scaler.update()
-                optimizer.zero_grad(set_to_none=True)
-                scheduler.step()
-                step += 1
-                batch_in_epoch += 1
-                samples += len(index) * dist.world_size
-                real_tokens += int(sum(lengths[i] for i in index)) * dist.world_size
-                running_loss += loss.detach()
-                epoch_loss += loss.detach()
-                loss_count += 1
-                epoch_count += 1
-                if step in average_at:
-                    with torch.no_grad():
-                        weights = {k: v for k, v in model.state_dict().items() if v.is_floating_point()}
-                        if average_sum is None:
-                            average_sum = {k: v.detach().float().clone() for k, v in weights.items()}
-                        else:
-                            for name, total in average_sum.items():
-                                total += weights[name].float()
-                    average_count += 1
-                if config.trace_dir:
-                    trace_batches.append([int(i) for i in index])
-                progress.update(1)
-                if step % config.log_every_steps == 0:
-                    mean_loss = running_loss.item() / loss_count  # one host sync per log interval
-                    running_loss.zero_()
-                    loss_count = 0
-                    progress.set_postfix(loss=f"{mean_loss:.4f}")
-                    if writer is not None:
-                        writer.add_scalar("train/loss", mean_loss, step)
-                        writer.add_scalar("train/learning_rate", scheduler.get_last_lr()[-1], step)
-                # A SIGTERM on the last step needs no checkpoint: the run is about to finish anyway.
-                # Under DDP the ranks agree on stopping through an all-reduce, which syncs with the host;
-                # every 10 steps is often enough within a preemption's grace period.
-                stop_now = step < total_steps and (
-                    _any_rank(stop.requested, dist, device) if not dist.enabled or step % 10 == 0 else False
-                )
-                at_epoch_end = batch_in_epoch >= len(batches) or step >= total_steps  # evaluated below anyway
-                if config.eval_every_steps and step % config.eval_every_steps == 0 and not at_epoch_end:
-                    train_seconds += time.perf_counter() - segment_started
-                    evaluate_now(None)
-                    segment_started = time.perf_counter()
-                if stop_now or (store is not None and step % config.checkpoint_every_steps == 0):
-                    train_seconds += time.perf_counter() - segment_started
-                    save_checkpoint()
-                    segment_started = time.perf_counter()
-                    if stop_now:
-                        raise TrainingInterrupted(
-                            f"SIGTERM at step {step}/{total_steps}; checkpoint written to "
-                            f"{config.checkpoint_dir or '(nowhere: checkpoint_dir is empty)'}"
-                        )
-            train_seconds += time.perf_counter() - segment_started
-            if batch_in_epoch >= len(batches):
-                mean = epoch_loss.item() / epoch_count if epoch_count else None
-                evaluate_now(mean)
-                epoch_loss.zero_()
-                epoch_count = 0
-                epoch += 1
-                batch_in_epoch = 0
-            elif step >= total_steps:  # stopped mid-epoch (fractional epochs or max_steps)
-                mean = epoch_loss.item() / epoch_count if epoch_count else None
-                evaluate_now(mean)
+        with _StopFlag() as stop:
+            run_epochs(setup, state, checkpointer, reporter, stop, trace)
+        trace.write(dist.rank, setup.model)
+        score_checkpoint_average(setup, state, reporter)
     finally:
-        stop.uninstall()
-        progress.close()
-        if writer is not None:
-            writer.flush()
-
-    final_digest = state_digest(model.state_dict())
-    if average_count > 1 and eval_split is not None:
-        final_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        with torch.no_grad():
-            averaged = {k: (v / average_count).to(final_state[k].dtype) for k, v in average_sum.items()}
-            model.load_state_dict(averaged, strict=False)
-        # The loop has already moved `epoch` on when it ended at an epoch boundary.
-        evaluate_now(None, record_epoch=epoch - 1 if batch_in_epoch == 0 else epoch, averaged=average_count)
-        model.load_state_dict(final_state)
-
-    output = Path(output_dir)
-    if config.trace_dir:
-        trace = Path(config.trace_dir)
-        trace.mkdir(parents=True, exist_ok=True)
-        (trace / f"rank{dist.rank}.json").write_text(
-            json.dumps({"rank": dist.rank, "batches": trace_batches, "final_digest": final_digest}),
-            encoding="utf-8",
-        )
+        reporter.close()
     summary: dict[str, Any] = {}
     if dist.is_main:
-        if best_state is not None:
-            model.load_state_dict(best_state)
-        output.mkdir(parents=True, exist_ok=True)
-        model.save_pretrained(output, safe_serialization=True)
-        tokenizer.save_pretrained(output)
-        evaluated = [h for h in history if f"{config.eval_split}_macro_recall" in h]
-        best = max(
-            evaluated,
-            key=lambda h: (h[f"{config.eval_split}_macro_recall"], h[f"{config.eval_split}_accuracy"]),
-            default=None,
-        )
-        summary = {
-            "config": asdict(config),
-            "device": str(device),
-            "world_size": dist.world_size,
-            "precision": str(dtype).replace("torch.", "") if dtype is not None else "fp32",
-            "steps": step,
-            "planned_steps": total_steps,
-            "resumed_from_step": resumed_from,
-            "epochs_run": round(step / steps_per_epoch, 3),
-            "train_examples": len(encoded),
-            "train_seconds": round(train_seconds, 2),
-            "wall_seconds": round(time.perf_counter() - started, 2),
-            "samples_per_second": round(samples / train_seconds, 2) if train_seconds else None,
-            "real_tokens_per_second": round(real_tokens / train_seconds, 1) if train_seconds else None,
-            "saved_model_digest": state_digest(model.state_dict()),
-            "history": history,
-        }
-        if best is not None:
-            summary["best_step"] = best["step"]
-            summary["best_epoch"] = best["epoch"]
-            summary["best_is_checkpoint_average"] = "averaged_snapshots" in best
-            summary[f"best_{config.eval_split}_accuracy"] = best[f"{config.eval_split}_accuracy"]
-            summary[f"best_{config.eval_split}_macro_recall"] = best[f"{config.eval_split}_macro_recall"]
-        if writer is not None:
-            writer.close()
-        (output / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        if store is not None and config.delete_checkpoints_on_success:
-            store.delete_all()
-    _barrier(dist)
-    if dist.enabled:
-        import torch.distributed as torch_dist
+        summary = save_model(setup, state, Path(output_dir), resumed_from, time.perf_counter() - started)
+        if config.delete_checkpoints_on_success:
+            checkpointer.discard()
+    dist.barrier()
+    dist.stop()
+    return summary
 
-        torch_dist.destroy_process_group()
+
+def run_epochs(
+    setup: TrainingSetup,
+    state: TrainingState,
+    checkpointer: Checkpointer,
+    reporter: Reporter,
+    stop: _StopFlag,
+    trace: _Trace,
+) -> None:
+    """Train from where ``state`` is to the planned step: evaluate every N steps and at each epoch's end,
+    checkpoint every N steps, and on SIGTERM checkpoint and raise :class:`TrainingInterrupted`."""
+    config, total_steps, clock = setup.config, setup.total_steps, _Clock(state)
+    setup.model.train()  # dropout on (from_pretrained returns the model in eval mode)
+    while state.step < total_steps:
+        batches = setup.batches(state.epoch)
+        clock.start()
+        while state.batch_in_epoch < len(batches) and state.step < total_steps:
+            index = batches[state.batch_in_epoch]
+            loss = train_step(setup, index)
+            state.advance(index, loss)
+            reporter.add_loss(state.step, loss, setup.scheduler)
+            trace.add(index)
+            stop_now = _stop_requested(setup, state, stop)
+            at_epoch_end = state.batch_in_epoch >= len(batches) or state.step >= total_steps
+            if config.eval_every_steps and state.step % config.eval_every_steps == 0 and not at_epoch_end:
+                with clock.paused():
+                    evaluate(setup, state, reporter, None)
+            if stop_now or checkpointer.due(state.step):
+                with clock.paused():
+                    checkpointer.save(state)
+                if stop_now:
+                    raise TrainingInterrupted(
+                        f"SIGTERM at step {state.step}/{total_steps}; checkpoint written to "
+                        f"{config.checkpoint_dir or '(nowhere: checkpoint_dir is empty)'}"
+                    )
+        clock.stop()
+        if state.batch_in_epoch >= len(batches):  # the epoch's end
+            evaluate(setup, state, reporter, state.mean_epoch_loss())
+            state.next_epoch()
+        elif state.step >= total_steps:  # stopped mid-epoch (fractional epochs or max_steps)
+            evaluate(setup, state, reporter, state.mean_epoch_loss())
+
+
+def train_step(setup: TrainingSetup, index: np.ndarray):
+    """One optimizer step on the examples ``index``; returns the detached loss (still on the device)."""
+    import torch
+    import torch.nn.functional as F
+
+    input_ids, attention_mask = pad_batch([setup.encoded[i] for i in index], setup.pad_id, setup.pad_multiple)
+    labels = setup.labels[index].to(setup.device, non_blocking=True)
+    with torch.autocast(setup.device.type, dtype=setup.dtype, enabled=setup.dtype is not None):
+        logits = setup.train_model(
+            input_ids=input_ids.to(setup.device, non_blocking=True),
+            attention_mask=attention_mask.to(setup.device, non_blocking=True),
+        ).logits
+    loss = F.cross_entropy(
+        logits.float(), labels, weight=setup.loss_weights, label_smoothing=setup.config.label_smoothing
+    )
+    setup.scaler.scale(loss).backward()
+    setup.scaler.unscale_(setup.optimizer)
+    torch.nn.utils.clip_grad_norm_(setup.model.parameters(), 1.0, foreach=True)
+    setup.scaler.step(setup.optimizer)
+    setup.scaler.update()
+    setup.optimizer.zero_grad(set_to_none=True)
+    setup.scheduler.step()
+    return loss.detach()
+
+
+def _stop_requested(setup: TrainingSetup, state: TrainingState, stop: _StopFlag) -> bool:
+    """Whether to checkpoint and stop now, the same answer on every rank.
+
+    A SIGTERM on the last step needs no checkpoint: the run is about to finish anyway. Under DDP the
+    ranks agree through an all-reduce, which syncs with the host; every 10 steps is often enough
+    within a preemption's grace period.
+    """
+    if state.step >= setup.total_steps or (setup.dist.enabled and state.step % 10):
+        return False
+    return setup.dist.any_rank(stop.requested, setup.device)
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def evaluate(
+    setup: TrainingSetup,
+    state: TrainingState,
+    reporter: Reporter,
+    train_loss: float | None,
+    *,
+    record_epoch: int | None = None,
+    averaged: int = 0,
+) -> None:
+    """Score the model as it is now (main rank), keep it if it is the best so far, add a history record.
+
+    ``averaged``: the model holds the mean of that many snapshots.
+    """
+    split_name = setup.config.eval_split
+    record: dict[str, Any] = {
+        "epoch": state.epoch if record_epoch is None else record_epoch,
+        "step": state.step,
+    }
+    if train_loss is not None:
+        record["train_loss"] = round(train_loss, 5)
+    if averaged:
+        record |= {"averaged_snapshots": averaged, "averaged_from_step": min(setup.average_at)}
+    if setup.eval_split is not None and setup.dist.is_main:
+        report = score(setup.model, setup.tokenizer, setup.eval_split, setup.config)
+        accuracy, macro_recall = report["accuracy"], report["macro_recall"]
+        record[f"{split_name}_accuracy"] = accuracy
+        record[f"{split_name}_macro_recall"] = macro_recall
+        reporter.evaluation(
+            f"{split_name}/{'averaged_' if averaged else ''}", accuracy, macro_recall, state.step
+        )
+        if state.consider_best(macro_recall, accuracy):
+            record["best"] = True
+        setup.model.train()
+    state.history.append(record)
+    reporter.record(record)
+    setup.dist.barrier()
+
+
+def score_checkpoint_average(setup: TrainingSetup, state: TrainingState, reporter: Reporter) -> None:
+    """Score the mean of the snapshot weights (a candidate for the best model); the weights are put back."""
+    if state.average_count <= 1 or setup.eval_split is None:
+        return
+    import torch
+
+    model = setup.model
+    final_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        model.load_state_dict(state.averaged_weights(), strict=False)
+    # The loop has already moved `epoch` on when it ended at an epoch boundary.
+    epoch = state.epoch - 1 if state.batch_in_epoch == 0 else state.epoch
+    evaluate(setup, state, reporter, None, record_epoch=epoch, averaged=state.average_count)
+    model.load_state_dict(final_state)
+
+
+# ----------------------------------------------------------------------------- the output
+
+
+def save_model(
+    setup: TrainingSetup, state: TrainingState, output: Path, resumed_from: int, wall_seconds: float
+) -> dict[str, Any]:
+    """Save the best model (or the last one) with its tokenizer and the run's summary; return the summary."""
+    model = setup.model
+    if state.best_state is not None:
+        model.load_state_dict(state.best_state)
+    output.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(output, safe_serialization=True)
+    setup.tokenizer.save_pretrained(output)
+    summary = run_summary(setup, state, resumed_from, wall_seconds)
+    (output / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def run_summary(setup: TrainingSetup, state: TrainingState, resumed_from: int, wall_seconds: float) -> dict:
+    config, seconds = setup.config, state.train_seconds
+    summary: dict[str, Any] = {
+        "config": asdict(config),
+        "device": str(setup.device),
+        "world_size": setup.dist.world_size,
+        "precision": str(setup.dtype).replace("torch.", "") if setup.dtype is not None else "fp32",
+        "steps": state.step,
+        "planned_steps": setup.total_steps,
+        "resumed_from_step": resumed_from,
+        "epochs_run": round(state.step / setup.steps_per_epoch, 3),
+        "train_examples": len(setup.encoded),
+        "train_seconds": round(seconds, 2),
+        "wall_seconds": round(wall_seconds, 2),
+        "samples_per_second": round(state.samples / seconds, 2) if seconds else None,
+        "real_tokens_per_second": round(state.real_tokens / seconds, 1) if seconds else None,
+        "saved_model_digest": state_digest(setup.model.state_dict()),
+        "history": state.history,
+    }
+    accuracy, macro_recall = f"{config.eval_split}_accuracy", f"{config.eval_split}_macro_recall"
+    evaluated = [h for h in state.history if macro_recall in h]
+    best = max(evaluated, key=lambda h: (h[macro_recall], h[accuracy]), default=None)
+    if best is not None:
+        summary["best_step"] = best["step"]
+        summary["best_epoch"] = best["epoch"]
+        summary["best_is_checkpoint_average"] = "averaged_snapshots" in best
+        summary[f"best_{accuracy}"] = best[accuracy]
+        summary[f"best_{macro_recall}"] = best[macro_recall]
     return summary
 
 
@@ -763,41 +1006,3 @@ def log_training_metrics(summary: dict[str, Any], sink) -> None:
         value = summary.get(name)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             sink.log_metric(name, round(float(value), 6))
-
-
-def _check_compatible(state: dict, config: TrainConfig, total_steps: int, world_size: int) -> None:
-    """A checkpoint only resumes the run that wrote it: same plan, batch size, seed and process count."""
-    mismatches = [
-        f"{name} {state.get(name)} != {value}"
-        for name, value in (
-            ("total_steps", total_steps),
-            ("batch_size", config.batch_size),
-            ("seed", config.seed),
-            ("world_size", world_size),
-        )
-        if state.get(name) != value
-    ]
-    if mismatches:
-        raise ConfigError(
-            f"checkpoint in {config.checkpoint_dir} belongs to a different run ({'; '.join(mismatches)}); "
-            "use a new checkpoint_dir or the original settings"
-        )
-
-
-def _barrier(dist: _Distributed) -> None:
-    if dist.enabled:
-        import torch.distributed as torch_dist
-
-        torch_dist.barrier()
-
-
-def _any_rank(flag: bool, dist: _Distributed, device) -> bool:
-    """Whether any rank got SIGTERM, so that all stop at the same step (one tiny all-reduce under DDP)."""
-    if not dist.enabled:
-        return flag
-    import torch
-    import torch.distributed as torch_dist
-
-    value = torch.tensor([1.0 if flag else 0.0], device=device)
-    torch_dist.all_reduce(value, op=torch_dist.ReduceOp.MAX)
-    return bool(value.item())
