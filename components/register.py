@@ -5,21 +5,30 @@ from typing import NamedTuple
 from kfp import dsl
 
 from components._images import CPU_IMAGE
+from components._settings import from_settings
 
 
 @dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
+@from_settings(
+    model="The model that passed the gate (train's Model).",
+    dataset="The preprocessed tweets (preprocess's Dataset): its fingerprint and statistics are recorded.",
+    evaluation="evaluate's JSON report: the metrics, the gate's verdict and the champion it compared with.",
+    run_id="Pipeline job id; registering the same run id twice returns the existing version.",
+)
 def register(
     model: dsl.Input[dsl.Model],
     dataset: dsl.Input[dsl.Dataset],
     evaluation: dsl.Input[dsl.Artifact],
-    registry_uri: str,
     run_id: str = "",
-    eval_split: str = "",
-    onnx_max_accuracy_drop_points: float = 0.5,
+    *,
+    registry_uri: str,
+    eval_split: str,
+    max_length: int,
+    onnx_max_accuracy_drop_points: float,
 ) -> NamedTuple("Registration", version=int, uri=str):
-    """Registering the same run id twice returns the existing version. `champion` moves to the new
-    version only if it still points at the champion that evaluate compared against. With
-    `eval_split`, an int8 ONNX export judged on that split is stored beside the model (or refused)."""
+    """Registers the model as a new version. `champion` moves to it only if it still points at the
+    champion that evaluate compared against. An int8 ONNX export judged on `eval_split` is stored beside
+    the model, or refused when it loses more than `onnx_max_accuracy_drop_points`."""
     from tweet_sentiment.steps import run_register
 
     return run_register(
@@ -30,5 +39,6 @@ def register(
         run_id=run_id,
         evaluation_path=evaluation.path,
         eval_split=eval_split,
-        onnx_max_accuracy_drop_points=onnx_max_accuracy_drop_points,
+        max_accuracy_drop_points=onnx_max_accuracy_drop_points,
+        max_length=max_length,
     )

@@ -3,38 +3,51 @@
 from kfp import dsl
 
 from components._images import GPU_IMAGE
+from components._settings import from_settings
 
 
 @dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
+@from_settings(
+    dataset="The preprocessed tweets (preprocess's Dataset).",
+    model="Output: an HF save_pretrained directory (safetensors, tokenizer, TensorBoard events).",
+    metrics="Output: the best validation figures and the training throughput.",
+    run_id="Pipeline job id: names this run's checkpoint directory, so a retried task resumes.",
+)
 def train(
     dataset: dsl.Input[dsl.Dataset],
     model: dsl.Output[dsl.Model],
     metrics: dsl.Output[dsl.Metrics],
-    model_name: str = "distilbert-base-uncased",
-    epochs: float = 3.0,
-    learning_rate: float = 8e-5,
-    batch_size: int = 32,
-    max_length: int = 128,
-    seed: int = 42,
-    precision: str = "auto",
-    num_gpus: int = 1,
-    checkpoint_root: str = "",
-    checkpoint_every_steps: int = 500,
-    eval_every_steps: int = 0,
     run_id: str = "",
+    *,
+    model_name: str,
+    epochs: float,
+    learning_rate: float,
+    batch_size: int,
+    max_length: int,
+    seed: int,
+    precision: str,
+    num_gpus: int,
+    validation_split: str,
+    eval_every_steps: int,
+    checkpoint_root: str,
+    checkpoint_every_steps: int,
 ):
-    """Writes an HF save_pretrained directory (safetensors + tokenizer + TensorBoard events) as the Model.
+    """Fine-tunes `model_name` on the train split, keeping the best model on `validation_split`.
 
     num_gpus > 1 trains with that many DDP processes (torchrun). Checkpoints go to
     <checkpoint_root>/<run_id>/train, or inside the Model artifact when checkpoint_root is empty, so a
-    retried attempt resumes where the preempted one stopped. Best validation figures go to `metrics`.
-    """
+    retried attempt resumes where the preempted one stopped."""
     from tweet_sentiment.steps import run_train
 
     model.metadata.update(
         run_train(
             dataset.path,
             model.path,
+            nproc=max(1, num_gpus),
+            checkpoint_root=checkpoint_root,
+            run_id=run_id,
+            model_uri=model.uri,
+            metrics_sink=metrics,
             model_name=model_name,
             epochs=epochs,
             learning_rate=learning_rate,
@@ -42,12 +55,8 @@ def train(
             max_length=max_length,
             seed=seed,
             precision=precision,
-            nproc=max(1, num_gpus),
-            checkpoint_root=checkpoint_root,
-            run_id=run_id,
-            model_uri=model.uri,
-            checkpoint_every_steps=checkpoint_every_steps,
+            eval_split=validation_split,
             eval_every_steps=eval_every_steps,
-            metrics_sink=metrics,
+            checkpoint_every_steps=checkpoint_every_steps,
         )
     )

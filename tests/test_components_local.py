@@ -21,7 +21,7 @@ def local_runner(tmp_path_factory):
 def preprocessed(local_runner, raw_data_dir):
     from components.preprocess import preprocess
 
-    return preprocess(source=str(raw_data_dir), eval_split="test")
+    return preprocess(data_source=str(raw_data_dir), eval_split="test")
 
 
 def _imported(artifact_class, path, metadata=None):
@@ -68,7 +68,7 @@ def test_preprocess_component_fails_on_bad_data(local_runner, tmp_path):
     (tmp_path / "train.jsonl").write_text('{"text": "hi", "label": "happy"}\n')
     (tmp_path / "test.jsonl").write_text('{"text": "yo", "label": 1}\n')
     with pytest.raises(RuntimeError, match="preprocess"):
-        preprocess(source=str(tmp_path), eval_split="test")
+        preprocess(data_source=str(tmp_path), eval_split="test")
 
 
 def test_train_component_writes_a_model(trained):
@@ -88,8 +88,9 @@ def test_evaluate_component_scores_and_gates(local_runner, dataset_dir, trained)
         task = evaluate(
             model=_imported(dsl.Model, trained.output.path),
             dataset=_imported(dsl.Dataset, dataset_dir),
-            split="test",
+            eval_split="test",
             min_accuracy=min_accuracy,
+            registry_uri="",
         )
         return task.outputs["Output"]
 
@@ -116,6 +117,7 @@ def test_register_component_stores_a_version(local_runner, dataset_dir, trained,
             dataset=_imported(dsl.Dataset, dataset_dir),
             evaluation=_imported(dsl.Artifact, report_path),
             registry_uri=registry_uri,
+            eval_split="",
             run_id="r1",
         )
         return task.outputs["version"]

@@ -145,7 +145,9 @@ def test_worse_candidate_rejected_against_registered_champion(
     fitted_model_dir, tiny_model_dir, dataset_dir, tmp_path
 ):
     uri = _champion_registry(tmp_path, fitted_model_dir)
-    config = EvaluateConfig(split="test", max_prediction_share=1.0, min_gain_over_majority=-1.0)
+    config = EvaluateConfig(
+        split="test", min_accuracy=0.0, max_prediction_share=1.0, min_gain_over_majority=-1.0
+    )
     result = evaluate(config, tiny_model_dir, dataset_dir, registry_uri=uri, html_path=tmp_path / "r.html")
     assert result.champion.version == result.parent_champion == 1
     assert result.champion.report["macro_recall"] > result.report["macro_recall"]

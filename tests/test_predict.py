@@ -123,7 +123,7 @@ def test_onnx_backend_from_a_registry_alias(tiny_model_dir, dataset_dir, tmp_pat
         metrics={"accuracy": 0.5},
         parameters={},
         eval_split="test",
-        onnx_max_accuracy_drop_points=100.0,  # a random model: keep the file whatever it scores
+        max_accuracy_drop_points=100.0,  # a random model: keep the file whatever it scores
     )
     source = tmp_path / "in.txt"
     source.write_text("\n".join([*GOOD, "", "x" * 2000]) + "\n")

@@ -424,6 +424,7 @@ def run_batch_predict(
     model: str,
     backend: str = "auto",
     text_column: str = "text",
+    max_length: int = PredictConfig.max_length,
 ) -> dict[str, Any]:
     """Score ``source`` (a local or gs:// JSONL/CSV/TSV/text file) into ``output_dir/predictions.jsonl``.
 
@@ -446,6 +447,7 @@ def run_batch_predict(
             output=str(output / "predictions.jsonl"),
             backend=backend,
             text_column=text_column,
+            max_length=max_length,
             progress=False,
         )
         summary = run_predict(config)

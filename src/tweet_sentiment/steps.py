@@ -25,27 +25,16 @@ from tweet_sentiment.training import TrainConfig, log_training_metrics
 
 
 def run_preprocess(
-    source: str,
-    output_dir: str,
-    *,
-    hub_config: str = "sentiment",
-    eval_split: str = "test",
-    max_text_chars: int = 1000,
-    max_bad_fraction: float = 0.01,
+    source: str, output_dir: str, *, eval_split: str = "test", **settings: Any
 ) -> dict[str, Any]:
     """Validate and normalise ``source``; the train split and ``eval_split`` must exist.
 
     ``<prefix>/latest`` reads the newest dated snapshot under ``<prefix>`` (see snapshots.py).
+    ``settings`` are ``PreprocessConfig`` fields (hub_config, max_text_chars, max_bad_fraction, ...).
     """
     source = resolve_data_source(source)
     required = tuple(dict.fromkeys(("train", eval_split)))
-    config = PreprocessConfig(
-        source=source,
-        hub_config=hub_config,
-        required_splits=required,
-        max_text_chars=max_text_chars,
-        max_bad_fraction=max_bad_fraction,
-    )
+    config = PreprocessConfig(source=source, required_splits=required, **settings)
     return preprocess(config, output_dir)
 
 
@@ -53,42 +42,23 @@ def run_train(
     dataset_dir: str,
     output_dir: str,
     *,
-    model_name: str,
-    epochs: float,
-    learning_rate: float,
-    batch_size: int,
-    max_length: int,
-    seed: int = 42,
-    precision: str = "auto",
-    max_steps: int = 0,
     checkpoint_root: str = "",
     run_id: str = "",
     model_uri: str = "",
-    checkpoint_every_steps: int = 500,
-    eval_every_steps: int = 0,
     nproc: int = 1,
     metrics_sink: MetricsSink | None = None,
+    **settings: Any,
 ) -> dict[str, Any]:
     """Fine-tune and save the model; returns flat figures for the Model artifact's metadata.
 
-    ``nproc`` > 1 trains with that many DDP processes under torchrun (one per GPU, or gloo on CPU).
-    Checkpoints go where :func:`checkpoint_location` says; a retried task resumes from them. The best
-    validation figures and the throughput go to ``metrics_sink`` (a KFP ``Metrics``).
+    ``settings`` are ``TrainConfig`` fields (model_name, epochs, learning_rate, ...; unset ones keep
+    their declared defaults). ``nproc`` > 1 trains with that many DDP processes under torchrun (one
+    per GPU, or gloo on CPU). Checkpoints go where :func:`checkpoint_location` says; a retried task
+    resumes from them. The best validation figures and the throughput go to ``metrics_sink`` (a KFP
+    ``Metrics``).
     """
     checkpoint_dir = checkpoint_location(checkpoint_root, run_id, output_dir, model_uri)
-    config = TrainConfig(
-        model_name=model_name,
-        epochs=epochs,
-        learning_rate=learning_rate,
-        batch_size=batch_size,
-        max_length=max_length,
-        seed=seed,
-        precision=precision,
-        max_steps=max_steps,
-        checkpoint_dir=checkpoint_dir,
-        checkpoint_every_steps=checkpoint_every_steps,
-        eval_every_steps=eval_every_steps,
-    )
+    config = TrainConfig(checkpoint_dir=checkpoint_dir, **settings)
     summary = launch_training(config, dataset_dir, output_dir, nproc)
     if metrics_sink is not None:
         log_training_metrics(summary, metrics_sink)
@@ -115,30 +85,20 @@ def run_evaluate(
     model_dir: str,
     dataset_dir: str,
     *,
-    split: str,
-    min_accuracy: float,
-    min_macro_recall: float = 0.0,
-    max_length: int = 128,
     metrics_sink: MetricsSink | None = None,
     confusion_sink: ConfusionMatrixSink | None = None,
     report_path: str | None = None,
     registry_uri: str = "",
-    max_regression: float = 0.0,
     html_path: str | None = None,
+    **settings: Any,
 ) -> bool:
     """Score the model (and the registry's champion) and apply the gate.
 
-    Returns whether it passed; the reasons are printed and reported.
+    ``settings`` are ``EvaluateConfig`` fields (split, min_accuracy, max_length, ...). Returns whether
+    the gate passed; the reasons are printed and reported.
     """
-    config = EvaluateConfig(
-        split=split,
-        min_accuracy=min_accuracy,
-        min_macro_recall=min_macro_recall,
-        max_length=max_length,
-        max_regression=max_regression,
-    )
     result = evaluate(
-        config,
+        EvaluateConfig(**settings),
         model_dir,
         dataset_dir,
         registry_uri=registry_uri,
@@ -161,15 +121,16 @@ def run_register(
     run_id: str = "",
     evaluation_path: str | None = None,
     eval_split: str = "",
-    onnx_max_accuracy_drop_points: float = 0.5,
+    **onnx_settings: Any,
 ) -> tuple[int, str]:
     """Store the model as a new registry version. Returns ``(version, uri)``.
 
     With ``evaluation_path`` (evaluate's JSON report) the version records the gate's verdict and
     the champion it was compared with, and a passed gate moves ``champion`` to it. With
     ``eval_split`` the version also gets an int8 ONNX export in ``model/onnx/``, kept only when its
-    accuracy on that split is within ``onnx_max_accuracy_drop_points`` of the torch model's; the
-    measured figures and the decision go into the version's metadata.
+    accuracy on that split is within ``max_accuracy_drop_points`` of the torch model's; the
+    measured figures and the decision go into the version's metadata. ``onnx_settings`` are
+    ``OnnxExportConfig`` fields (max_accuracy_drop_points, max_length, ...).
     """
     import tempfile
 
@@ -187,7 +148,7 @@ def run_register(
         if eval_split:
             from tweet_sentiment.onnx_export import OnnxExportConfig, model_copy_with_onnx
 
-            config = OnnxExportConfig(max_accuracy_drop_points=onnx_max_accuracy_drop_points)
+            config = OnnxExportConfig(**onnx_settings)
             model_dir, onnx_metrics, onnx_parameters = model_copy_with_onnx(
                 model_dir, dataset_dir, eval_split, workdir, config
             )
