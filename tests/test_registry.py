@@ -87,6 +87,24 @@ def test_same_run_id_twice_is_a_noop(registry_uri, tiny_model_dir):
     assert open_registry(registry_uri).versions() == [first.version]
 
 
+def test_mirror_records_are_kept_beside_the_immutable_version(registry_uri, tiny_model_dir):
+    result = _register(registry_uri, tiny_model_dir, "run-m")
+    registry = open_registry(registry_uri)
+    metadata_before = registry.metadata(result.version)
+    assert registry.mirrors(result.version) == {}
+    registry.record_mirror(result.version, "mlflow", {"ok": False, "error": "down"})
+    registry.record_mirror(result.version, "vertex", {"ok": True, "version": "1"})
+    registry.record_mirror(result.version, "mlflow", {"ok": True, "version": 4})  # a retry replaces it
+    assert registry.mirrors(result.version) == {
+        "mlflow": {"ok": True, "version": 4},
+        "vertex": {"ok": True, "version": "1"},
+    }
+    assert registry.metadata(result.version) == metadata_before
+    assert registry.alias_names() == []
+    with pytest.raises(RegistryError, match="does not exist"):
+        registry.record_mirror(9, "mlflow", {"ok": True})
+
+
 def test_safetensors_only(registry_uri, tiny_model_dir, tmp_path):
     model = tmp_path / "model"
     model.mkdir()

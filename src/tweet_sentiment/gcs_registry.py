@@ -7,6 +7,7 @@ Objects under the prefix::
     versions/000001/README.md       the model card
     versions/000001/metadata.json   written LAST, exclusively: the version is visible once it exists
     aliases/<name>.json             {"version": N, "history": [...]}
+    mirrors/000001.json             where version 1 was copied to (MLflow, Vertex AI)
 
 Concurrency rests on GCS generation preconditions. A number is claimed by creating its
 ``.claim`` object with ``if_generation_match=0`` (fails with 412 when it exists), so two
@@ -150,7 +151,21 @@ class GcsRegistry(Registry):
         return record
 
     def _update_alias(self, name, change):
-        blob_name = self._name("aliases", f"{name}.json")
+        return self._compare_and_swap(self._name("aliases", f"{name}.json"), change, f"alias {name!r}")
+
+    def mirrors(self, version: int) -> dict[str, Any]:
+        record, _generation = self._read_json(self._name("mirrors", f"{version_name(version)}.json"))
+        return record or {}
+
+    def _update_mirrors(self, version, change):
+        return self._compare_and_swap(
+            self._name("mirrors", f"{version_name(version)}.json"),
+            lambda current: change(current or {}),
+            f"the mirror records of version {version}",
+        )
+
+    def _compare_and_swap(self, blob_name, change, what):
+        """Replace the JSON object ``blob_name`` with ``change(current)`` unless it changed in between."""
         for _attempt in range(MAX_ALIAS_RETRIES):
             current, generation = self._read_json(blob_name)
             record = change(current)
@@ -160,13 +175,13 @@ class GcsRegistry(Registry):
                 self.bucket.blob(blob_name).upload_from_string(
                     json.dumps(record) + "\n",
                     content_type="application/json",
-                    if_generation_match=generation,  # 0: only if the alias does not exist yet
+                    if_generation_match=generation,  # 0: only if the object does not exist yet
                 )
             except _precondition_failed():
-                continue  # someone else moved the alias since we read it: re-read and decide again
+                continue  # someone else changed it since we read it: re-read and decide again
             return record
         raise RegistryError(
-            f"alias {name!r} in {self.root_uri} kept changing; gave up after {MAX_ALIAS_RETRIES} tries"
+            f"{what} in {self.root_uri} kept changing; gave up after {MAX_ALIAS_RETRIES} tries"
         )
 
     def _claim_number(self, token: str) -> int:

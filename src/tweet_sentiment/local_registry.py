@@ -8,6 +8,7 @@ Local layout (``GcsRegistry`` in ``gcs_registry.py`` keeps the same names under 
         metadata.json             metrics, gate, parameters, data fingerprint, parent champion, run id, time
         README.md                 the model card
       aliases/<name>.json         {"version": N, "history": [...]}: moved only once version N is complete
+      mirrors/000001.json         where version 1 was copied to (MLflow, Vertex AI), written after it
       .staging/<uuid>/            versions being written; invisible to readers
 
 A local version is written in full under ``.staging`` and then claimed with one ``rename`` onto
@@ -44,6 +45,7 @@ class LocalRegistry(Registry):
         self.root_uri = str(self.root)
         self.versions_dir = self.root / "versions"
         self.aliases_dir = self.root / "aliases"
+        self.mirrors_dir = self.root / "mirrors"
 
     def versions(self) -> list[int]:
         if not self.versions_dir.exists():
@@ -94,12 +96,18 @@ class LocalRegistry(Registry):
             record = change(self.alias_record(name))
             if record is None:
                 return None
-            temporary = self.aliases_dir / f".{name}.{uuid.uuid4().hex}.tmp"
-            with open(temporary, "w", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, self.aliases_dir / f"{name}.json")
+            _replace_json(self.aliases_dir / f"{name}.json", record)
+            return record
+
+    def mirrors(self, version: int) -> dict[str, Any]:
+        path = self.mirrors_dir / f"{version_name(version)}.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+    def _update_mirrors(self, version, change):
+        self.mirrors_dir.mkdir(parents=True, exist_ok=True)
+        with self._alias_lock():
+            record = change(self.mirrors(version))
+            _replace_json(self.mirrors_dir / f"{version_name(version)}.json", record)
             return record
 
     def _publish(self, model_dir, metadata, model_card):
@@ -125,6 +133,16 @@ class LocalRegistry(Registry):
             raise RegistryError(f"could not claim a version number in {self.root}")
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _replace_json(path: Path, record: dict[str, Any]) -> None:
+    """Write ``record`` to ``path`` in one step: readers see the old file or the new one, never half."""
+    temporary = path.parent / f".{path.stem}.{uuid.uuid4().hex}.tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
 
 
 def _fsync_tree(root: Path) -> None:

@@ -108,6 +108,19 @@ class Registry(abc.ABC):
         """
 
     @abc.abstractmethod
+    def mirrors(self, version: int) -> dict[str, Any]:
+        """Where ``version`` is mirrored: ``{target: record}`` (see ``tweet_sentiment.mirrors``), or {}.
+
+        Kept beside the version, not in it: a version never changes once visible.
+        """
+
+    @abc.abstractmethod
+    def _update_mirrors(
+        self, version: int, change: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Atomically replace the version's mirror records with ``change(current)``; returns them."""
+
+    @abc.abstractmethod
     def _publish(
         self, model_dir: Path, metadata: dict[str, Any], model_card: Callable[[dict[str, Any]], str]
     ) -> RegisteredVersion:
@@ -163,6 +176,11 @@ class Registry(abc.ABC):
         record = self._update_alias(name, change)
         assert record is not None
         return int(record["version"])
+
+    def record_mirror(self, version: int, target: str, record: dict[str, Any]) -> None:
+        """Remember where ``version`` went in ``target`` (``mlflow``, ``vertex``), replacing any earlier."""
+        self.metadata(version)
+        self._update_mirrors(version, lambda current: {**current, target: record})
 
     def resolve(self, reference: str | int) -> int:
         """A version number from ``"7"``, ``"latest"`` or an alias name such as ``"champion"``."""

@@ -7,6 +7,7 @@ import json
 import sys
 
 from tweet_sentiment.errors import TweetSentimentError
+from tweet_sentiment.mirrors import describe, summarize
 from tweet_sentiment.registry import CHAMPION, Registry, open_registry
 
 DEFAULT_REGISTRY = "model_registry"
@@ -23,10 +24,14 @@ def add_models_command(subparsers) -> None:
         )
         return parser
 
-    with_registry(actions.add_parser("list", help="every version with its headline metrics and aliases"))
-    show = with_registry(actions.add_parser("show", help="one version's metadata and model card"))
+    with_registry(
+        actions.add_parser("list", help="every version with its headline metrics, aliases and mirrors")
+    )
+    show = with_registry(actions.add_parser("show", help="one version's metadata, mirrors and model card"))
     show.add_argument("version", nargs="?", default=CHAMPION, help="number, 'latest' or an alias")
-    show.add_argument("--json", action="store_true", help="print the metadata as JSON only")
+    show.add_argument(
+        "--json", action="store_true", help='print the metadata (and a "mirrors" key) as JSON only'
+    )
     promote = with_registry(actions.add_parser("promote", help="point an alias (champion) at a version"))
     promote.add_argument("version", help="number, 'latest' or an alias")
     promote.add_argument("--alias", default=CHAMPION, help="alias to move (default: champion)")
@@ -51,7 +56,7 @@ def format_listing(registry: Registry) -> str:
     lines = [f"registry {registry.root_uri}", ""]
     lines.append(
         f"{'version':>7}  {'created':<25}  {'accuracy':>8}  {'macro_rec':>9}  {'macro_f1':>8}  "
-        f"{'parent':>6}  {'run id':<24}  aliases"
+        f"{'parent':>6}  {'run id':<24}  {'mirrors':<20}  aliases"
     )
     for version in versions:
         record = registry.metadata(version)
@@ -61,7 +66,7 @@ def format_listing(registry: Registry) -> str:
             f"{version:>7}  {record.get('created_at', ''):<25}  {_figure(metrics, 'accuracy'):>8}  "
             f"{_figure(metrics, 'macro_recall'):>9}  {_figure(metrics, 'macro_f1'):>8}  "
             f"{parent if parent else '-':>6}  {str(record.get('run_id') or '-')[:24]:<24}  "
-            f"{', '.join(sorted(by_version.get(version, [])))}"
+            f"{summarize(registry.mirrors(version)):<20}  {', '.join(sorted(by_version.get(version, [])))}"
         )
     return "\n".join(lines)
 
@@ -73,10 +78,13 @@ def run_models_command(args: argparse.Namespace) -> int:
             print(format_listing(registry))
         elif args.models_action == "show":
             version = registry.resolve(args.version)
-            record = registry.metadata(version)
-            print(json.dumps(record, indent=2))
+            record, mirrors = registry.metadata(version), registry.mirrors(version)
+            print(json.dumps({**record, "mirrors": mirrors} if args.json else record, indent=2))
             if not args.json:
-                print(f"\nuri: {registry.uri(version)}\n")
+                print(f"\nuri: {registry.uri(version)}")
+                for target, mirror in sorted(mirrors.items()):
+                    print(f"mirrored to {target}: {describe(mirror)} ({mirror.get('at', '')})")
+                print()
                 print(registry.model_card(version))
         elif args.models_action == "promote":
             version = registry.resolve(args.version)
