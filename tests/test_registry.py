@@ -237,8 +237,8 @@ def kill_on(owner, name, when):
 
 if uri.startswith("gs://"):
     from google.cloud.storage import Blob
-    if where == "copy":
-        kill_on(Blob, "upload_from_filename", lambda n, args: n == 2)
+    if where == "copy":  # every file upload (upload_from_filename, the transfer manager) goes through it
+        kill_on(Blob, "_handle_filename_and_upload", lambda n, args: n == 2)
     else:  # just before the version is published
         kill_on(Blob, "upload_from_string", lambda n, args: args[0].name.endswith("metadata.json"))
 else:

@@ -106,3 +106,28 @@ def test_latest_gcs_snapshot(gcs_emulator):
     )
     with pytest.raises(DataSourceError, match="no dated snapshot"):
         latest_snapshot(f"gs://{gcs_emulator}/nothing-here")
+
+
+def test_gcs_snapshot_is_preprocessed_and_files_round_trip(gcs_emulator, tmp_path):
+    """The storage layer on a real GCS endpoint: upload, `latest`, a whole prefix and a single file."""
+    from tweet_sentiment.data import PreprocessConfig, preprocess
+    from tweet_sentiment.storage import fetch, fetch_file, upload_directory
+
+    _snapshot(tmp_path / "local", "2024-05-08", seed=4)
+    (tmp_path / "local" / "2024-05-08" / "skip.bin").write_bytes(b"x")
+    prefix = f"gs://{gcs_emulator}/tweets/2024-05-08"
+    sent = upload_directory(tmp_path / "local" / "2024-05-08", prefix, keep=lambda rel: rel.suffix != ".bin")
+    assert sent == 2
+
+    source = resolve_data_source(f"gs://{gcs_emulator}/tweets/latest")
+    stats = preprocess(PreprocessConfig(source=source, required_splits=("train", "test")), tmp_path / "out")
+    assert stats["source"] == prefix and stats["train_rows"] == 30 and stats["test_rows"] == 9
+
+    copy = fetch(prefix, tmp_path / "copy")
+    assert sorted(p.name for p in copy.iterdir()) == ["test.jsonl", "train.jsonl"]
+    one = fetch_file(f"{prefix}/test.jsonl", tmp_path)
+    assert one.read_bytes() == (tmp_path / "local" / "2024-05-08" / "test.jsonl").read_bytes()
+    with pytest.raises(DataSourceError, match="no objects found under"):
+        fetch(f"gs://{gcs_emulator}/nothing", tmp_path / "none")
+    with pytest.raises(DataSourceError, match="cannot read gs://"):
+        fetch_file(f"{prefix}/missing.jsonl", tmp_path)

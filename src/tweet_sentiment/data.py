@@ -33,7 +33,7 @@ from typing import Any, BinaryIO
 
 from tweet_sentiment.errors import ConfigError, DataSourceError, DataValidationError
 from tweet_sentiment.labels import LABEL2ID, LABELS
-from tweet_sentiment.storage import download_prefix, is_gcs_uri
+from tweet_sentiment.storage import fetch, is_remote
 from tweet_sentiment.text import normalize_tweet
 
 DEFAULT_HUB_DATASET = "cardiffnlp/tweet_eval"
@@ -451,12 +451,8 @@ def _resolve_source(config: PreprocessConfig, workdir: Path) -> dict[str, Iterab
     source = config.source
     if source == EMBEDDED_SAMPLE:
         source = str(SAMPLE_DATA_DIR)
-    if is_gcs_uri(source):
-        local = download_prefix(source, workdir / "download")
-        return _rows_from_files(discover_files(local, source))
-    path = Path(source).expanduser()
-    if path.exists():
-        return _rows_from_files(discover_files(path, source))
+    if is_remote(source) or Path(source).expanduser().exists():
+        return _rows_from_files(discover_files(fetch(source, workdir / "download"), source))
     if source.startswith((".", "/", "~")) or os.sep in source and not _looks_like_hub_id(source):
         raise DataSourceError(f"{source}: no such file or directory")
     return iter_hub_rows(source, config)

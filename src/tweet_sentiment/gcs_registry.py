@@ -39,7 +39,7 @@ from tweet_sentiment.registry_base import (
     now,
     version_name,
 )
-from tweet_sentiment.storage import gcs_client, split_gcs_uri
+from tweet_sentiment.storage import fetch, gcs_client, split_gcs_uri, upload_directory
 
 CACHE_ENV = "TWEET_SENTIMENT_CACHE"
 MAX_ALIAS_RETRIES = 100
@@ -118,12 +118,8 @@ class GcsRegistry(Registry):
             return model
         target.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".download-", dir=target))
-        model_prefix = f"{self._version_prefix(version)}/model/"
         try:
-            for blob in self.bucket.client.list_blobs(self.bucket_name, prefix=model_prefix):
-                destination = staging / blob.name[len(model_prefix) :]
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                blob.download_to_filename(str(destination))
+            fetch(f"{self.uri(version)}/model", staging)
             try:
                 os.rename(staging, model)
             except OSError:
@@ -199,11 +195,11 @@ class GcsRegistry(Registry):
     def _publish(self, model_dir, metadata, model_card):
         version = self._claim_number(uuid.uuid4().hex)
         version_prefix = self._version_prefix(version)
-        for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
-            relative = path.relative_to(model_dir)
-            if not all(is_model_file_kept(part) for part in relative.parts):
-                continue
-            self.bucket.blob(f"{version_prefix}/model/{relative.as_posix()}").upload_from_filename(str(path))
+        upload_directory(
+            model_dir,
+            f"{self.uri(version)}/model",
+            keep=lambda relative: all(map(is_model_file_kept, relative.parts)),
+        )
         record = {**metadata, "version": version, "created_at": now()}
         self.bucket.blob(f"{version_prefix}/README.md").upload_from_string(
             model_card(record), content_type="text/markdown"

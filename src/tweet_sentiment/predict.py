@@ -183,9 +183,9 @@ def _chunks(rows: Iterable[InputRow], size: int) -> Iterator[list[InputRow]]:
 def resolve_model_dir(model: str, registry: str) -> Path:
     """A local save_pretrained directory for ``--model``: a path, a gs:// prefix, or a registry reference."""
     from tweet_sentiment.modeling import resolve_model_source
-    from tweet_sentiment.storage import is_gcs_uri
+    from tweet_sentiment.storage import is_remote
 
-    if is_gcs_uri(model) or Path(model).expanduser().exists() or model.startswith((".", "/", "~")):
+    if is_remote(model) or Path(model).expanduser().exists() or model.startswith((".", "/", "~")):
         return Path(resolve_model_source(model))
     if not registry:
         raise ConfigError(
@@ -432,18 +432,15 @@ def run_batch_predict(
     """
     import tempfile
 
-    from tweet_sentiment.storage import is_gcs_uri
+    from tweet_sentiment.storage import fetch_file
 
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="batch-predict-") as workdir:
-        local_source = source
-        if is_gcs_uri(source):
-            local_source = str(_download_object(source, Path(workdir)))
         config = PredictConfig(
             model=model,
             registry=registry_uri,
-            input=local_source,
+            input=str(fetch_file(source, workdir)),
             output=str(output / "predictions.jsonl"),
             backend=backend,
             text_column=text_column,
@@ -454,15 +451,3 @@ def run_batch_predict(
     summary.update({"source": source, "model": model})
     (output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
-
-
-def _download_object(uri: str, directory: Path) -> Path:
-    from tweet_sentiment.storage import gcs_client, split_gcs_uri
-
-    bucket, name = split_gcs_uri(uri)
-    target = directory / Path(name).name
-    try:
-        gcs_client().bucket(bucket).blob(name).download_to_filename(str(target))
-    except Exception as exc:  # google-api-core raises many types; the user needs one line
-        raise DataSourceError(f"cannot read {uri}: {type(exc).__name__}: {exc}") from None
-    return target

@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 
 from tweet_sentiment.errors import DataSourceError
-from tweet_sentiment.storage import is_gcs_uri, list_child_prefixes
+from tweet_sentiment.storage import is_remote, list_children
 
 LATEST = "latest"
 _SNAPSHOT_NAME = re.compile(
@@ -43,19 +43,10 @@ def snapshot_sort_key(name: str) -> str | None:
     return date + time.ljust(6, "0")
 
 
-def _children(prefix: str) -> list[str]:
-    if is_gcs_uri(prefix):
-        return list_child_prefixes(prefix)
-    root = Path(prefix).expanduser()
-    if not root.is_dir():
-        raise DataSourceError(f"{prefix}: no such directory to pick the latest snapshot from")
-    return [p.name for p in root.iterdir() if p.is_dir() and any(f.is_file() for f in p.rglob("*"))]
-
-
 def latest_snapshot(prefix: str) -> str:
-    """The newest dated snapshot directly under ``prefix`` (a local directory or a gs:// prefix)."""
+    """The newest dated snapshot directly under ``prefix`` (a local directory or a remote prefix)."""
     dated = {}
-    for name in _children(prefix):
+    for name in list_children(prefix):
         key = snapshot_sort_key(name)
         if key is not None:
             dated[name] = key
@@ -73,8 +64,8 @@ def resolve_data_source(source: str) -> str:
     head, _, last = stripped.rpartition("/")
     if last != LATEST or not head:
         return source
-    if not is_gcs_uri(source) and Path(stripped).expanduser().exists():
+    if not is_remote(source) and Path(stripped).expanduser().exists():
         return source
-    if is_gcs_uri(source) and head.endswith(":/"):  # gs://latest is a bucket name, not a marker
+    if is_remote(source) and head.endswith(":/"):  # gs://latest is a bucket name, not a marker
         return source
     return latest_snapshot(head)

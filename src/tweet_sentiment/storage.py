@@ -1,17 +1,46 @@
-"""Reading and writing ``gs://`` prefixes with google-cloud-storage.
+"""Where files live: local paths and remote stores (``gs://``), and moving files between them.
 
-Authentication comes only from the environment's standard credentials (Application
-Default Credentials, or ``STORAGE_EMULATOR_HOST`` for the emulator used in tests).
+This is the one module that knows URI schemes. ``STORES`` maps a scheme to a ``Store``; to
+read and write another store (``s3://``, ...), write a class with the four ``Store`` methods
+and add it there: data sources, model sources, batch-predict inputs and ``…/latest`` snapshot
+resolution all go through :func:`fetch`, :func:`fetch_file` and :func:`list_children`.
+(The registry's backends, which need the store's own concurrency primitives, are picked in
+``registry.BACKENDS``.)
+
+GCS transfers use google-cloud-storage's ``transfer_manager`` (parallel, threads) and the
+client's default retries, which for uploads of whole files are switched on explicitly
+(rewriting the same file is harmless). Authentication comes only from the environment's
+standard credentials (Application Default Credentials, or ``STORAGE_EMULATOR_HOST`` for the
+emulator used in tests).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from tweet_sentiment.errors import DataSourceError
 
 GCS_SCHEME = "gs://"
+TRANSFER_WORKERS = 8
+
+
+class Store(Protocol):
+    """What a remote store offers; ``uri`` always starts with the store's scheme."""
+
+    def download(self, uri: str, destination: Path) -> int:
+        """Copy every object under the prefix ``uri`` into ``destination``; returns the count."""
+
+    def download_file(self, uri: str, destination: Path) -> None:
+        """Copy the single object ``uri`` to the file ``destination``."""
+
+    def upload(self, files: list[Path], source: Path, uri: str) -> None:
+        """Copy ``files`` (below ``source``) under the prefix ``uri``, keeping relative names."""
+
+    def children(self, uri: str) -> list[str]:
+        """Names of the "folders" directly under the prefix ``uri``."""
 
 
 def is_gcs_uri(uri: str) -> bool:
@@ -39,51 +68,130 @@ def gcs_client():
     return storage.Client()
 
 
-def download_prefix(uri: str, destination: str | os.PathLike[str]) -> Path:
-    """Copy every object under ``uri`` into ``destination``, keeping relative names."""
-    bucket_name, prefix = split_gcs_uri(uri)
-    destination = Path(destination)
-    client = gcs_client()
-    listing_prefix = f"{prefix}/" if prefix else ""
-    count = 0
+class GcsStore:
+    """Google Cloud Storage through google-cloud-storage."""
+
+    def download(self, uri: str, destination: Path) -> int:
+        from google.cloud.storage import transfer_manager
+
+        bucket_name, prefix = split_gcs_uri(uri)
+        client = gcs_client()
+        listing_prefix = f"{prefix}/" if prefix else ""
+        names = [
+            blob.name[len(listing_prefix) :]
+            for blob in client.list_blobs(bucket_name, prefix=listing_prefix)
+            if blob.name != listing_prefix and not blob.name.endswith("/")
+        ]
+        transfer_manager.download_many_to_path(
+            client.bucket(bucket_name),
+            names,
+            destination_directory=str(destination),
+            blob_name_prefix=listing_prefix,
+            worker_type=transfer_manager.THREAD,
+            max_workers=TRANSFER_WORKERS,
+            raise_exception=True,
+        )
+        return len(names)
+
+    def download_file(self, uri: str, destination: Path) -> None:
+        bucket_name, name = split_gcs_uri(uri)
+        gcs_client().bucket(bucket_name).blob(name).download_to_filename(str(destination))
+
+    def upload(self, files: list[Path], source: Path, uri: str) -> None:
+        from google.cloud.storage import transfer_manager
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        bucket_name, prefix = split_gcs_uri(uri)
+        transfer_manager.upload_many_from_filenames(
+            gcs_client().bucket(bucket_name),
+            [path.relative_to(source).as_posix() for path in files],
+            source_directory=str(source),
+            blob_name_prefix=f"{prefix}/" if prefix else "",
+            upload_kwargs={"retry": DEFAULT_RETRY},
+            worker_type=transfer_manager.THREAD,
+            max_workers=TRANSFER_WORKERS,
+            raise_exception=True,
+        )
+
+    def children(self, uri: str) -> list[str]:
+        bucket_name, prefix = split_gcs_uri(uri)
+        listing_prefix = f"{prefix}/" if prefix else ""
+        iterator = gcs_client().list_blobs(bucket_name, prefix=listing_prefix, delimiter="/")
+        for _page in iterator.pages:  # prefixes are filled in page by page
+            pass
+        return [p[len(listing_prefix) :].strip("/") for p in sorted(iterator.prefixes)]
+
+
+# URI scheme -> store; a URI with none of these schemes is a local path.
+STORES: dict[str, Store] = {GCS_SCHEME: GcsStore()}
+
+
+def store_for(uri: str) -> Store | None:
+    """The remote store of ``uri``; None for a local path."""
+    return next((store for scheme, store in STORES.items() if uri.startswith(scheme)), None)
+
+
+def is_remote(uri: str) -> bool:
+    return store_for(uri) is not None
+
+
+def _remote_call(what: str, uri: str, call: Callable[[], object]):
     try:
-        for blob in client.list_blobs(bucket_name, prefix=listing_prefix):
-            relative = blob.name[len(listing_prefix) :]
-            if not relative or relative.endswith("/"):
-                continue
-            target = destination / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            blob.download_to_filename(str(target))
-            count += 1
-    except Exception as exc:  # google-api-core raises many types; the user needs one line
-        raise DataSourceError(f"cannot read {uri}: {type(exc).__name__}: {exc}") from exc
+        return call()
+    except DataSourceError:
+        raise
+    except Exception as exc:  # the client libraries raise many types; the user needs one line
+        raise DataSourceError(f"cannot {what} {uri}: {type(exc).__name__}: {exc}") from None
+
+
+def fetch(uri: str, destination: str | os.PathLike[str]) -> Path:
+    """A local path holding what ``uri`` names: a remote prefix is downloaded into ``destination``
+    (relative names kept); a local path is returned as it is, nothing copied."""
+    store = store_for(uri)
+    if store is None:
+        path = Path(uri).expanduser()
+        if not path.exists():
+            raise DataSourceError(f"{uri}: no such file or directory")
+        return path
+    destination = Path(destination)
+    count = _remote_call("read", uri, lambda: store.download(uri, destination))
     if count == 0:
         raise DataSourceError(f"no objects found under {uri}")
     return destination
 
 
-def upload_directory(source: str | os.PathLike[str], uri: str) -> int:
-    """Upload every file below ``source`` to ``uri`` (a gs:// prefix). Returns the file count."""
-    bucket_name, prefix = split_gcs_uri(uri)
+def fetch_file(uri: str, directory: str | os.PathLike[str]) -> Path:
+    """A local copy of the single file ``uri`` (into ``directory`` when remote)."""
+    store = store_for(uri)
+    if store is None:
+        path = Path(uri).expanduser()
+        if not path.is_file():
+            raise DataSourceError(f"{uri}: no such file")
+        return path
+    target = Path(directory) / uri.rstrip("/").rsplit("/", 1)[-1]
+    _remote_call("read", uri, lambda: store.download_file(uri, target))
+    return target
+
+
+def upload_directory(
+    source: str | os.PathLike[str], uri: str, keep: Callable[[Path], bool] = lambda _relative: True
+) -> int:
+    """Copy every file below ``source`` whose relative path passes ``keep`` to the remote prefix ``uri``."""
+    store = store_for(uri)
+    if store is None:
+        raise DataSourceError(f"{uri!r} is not a remote location ({', '.join(STORES)})")
     source = Path(source)
-    bucket = gcs_client().bucket(bucket_name)
-    count = 0
-    for path in sorted(p for p in source.rglob("*") if p.is_file()):
-        name = "/".join(filter(None, [prefix, path.relative_to(source).as_posix()]))
-        bucket.blob(name).upload_from_filename(str(path))
-        count += 1
-    return count
+    files = sorted(p for p in source.rglob("*") if p.is_file() and keep(p.relative_to(source)))
+    _remote_call("write", uri, lambda: store.upload(files, source, uri))
+    return len(files)
 
 
-def list_child_prefixes(uri: str) -> list[str]:
-    """Names of the "folders" directly under a gs:// prefix (objects listed with a ``/`` delimiter)."""
-    bucket_name, prefix = split_gcs_uri(uri)
-    listing_prefix = f"{prefix}/" if prefix else ""
-    try:
-        iterator = gcs_client().list_blobs(bucket_name, prefix=listing_prefix, delimiter="/")
-        for _page in iterator.pages:  # prefixes are filled in page by page
-            pass
-        prefixes = sorted(iterator.prefixes)
-    except Exception as exc:  # google-api-core raises many types; the user needs one line
-        raise DataSourceError(f"cannot list {uri}: {type(exc).__name__}: {exc}") from exc
-    return [p[len(listing_prefix) :].strip("/") for p in prefixes]
+def list_children(uri: str) -> list[str]:
+    """Names of the non-empty folders directly under ``uri`` (a local directory or a remote prefix)."""
+    store = store_for(uri)
+    if store is not None:
+        return _remote_call("list", uri, lambda: store.children(uri))
+    root = Path(uri).expanduser()
+    if not root.is_dir():
+        raise DataSourceError(f"{uri}: no such directory")
+    return [p.name for p in root.iterdir() if p.is_dir() and any(f.is_file() for f in p.rglob("*"))]
