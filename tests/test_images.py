@@ -203,3 +203,44 @@ def test_a_failed_build_stops_before_pushing(monkeypatch, capsys):
     assert status == 2
     assert capsys.readouterr().err.strip() == f"error: docker build of {images.cpu} failed: pip failed"
     assert not [r for r in engine.requests if r.path.endswith("/push")]
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_a_wheelhouse_torch_wheel_must_be_the_pinned_release(dockerfile):
+    wheels = re.findall(r"torch-([0-9][0-9.]*)\*\.whl", dockerfile.read_text())
+    assert all(version == _pins()["torch"] for version in wheels), wheels
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_dockerfiles_take_the_base_image_as_a_build_argument_defaulting_to_python_slim(dockerfile):
+    lines = _logical_lines(dockerfile.read_text())
+    assert lines[0].startswith("ARG BASE_IMAGE=python:3.11") and "slim" in lines[0]
+    froms = [line for line in lines if line.startswith("FROM")]
+    # Multi-stage: the last stage starts from the base again and takes only what it copies.
+    assert len(froms) >= 2 and froms[-1] == "FROM ${BASE_IMAGE}"
+
+
+def test_apt_sources_of_the_suite_are_read_from_the_host_config(tmp_path):
+    from deploy.base_image import host_apt_sources
+    from deploy.package import DeployError
+
+    (tmp_path / "sources.list.d").mkdir()
+    deb822 = tmp_path / "sources.list.d" / "debian.sources"
+    deb822.write_text("Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\n")
+    (tmp_path / "sources.list.d" / "other.sources").write_text("Types: deb\nSuites: nodistro\n")
+    (tmp_path / "sources.list.d" / "old.list.disabled").write_text("deb http://x bookworm main\n")
+    commented = tmp_path / "sources.list"
+    commented.write_text("# deb http://x bookworm main\n")
+    roots = (commented, tmp_path / "sources.list.d")
+    assert host_apt_sources("bookworm", roots) == [deb822]
+    with pytest.raises(DeployError, match="no apt source for Debian trixie"):
+        host_apt_sources("trixie", roots)
+
+
+def test_images_base_without_mmdebstrap_says_what_is_missing(monkeypatch, tmp_path, capsys):
+    import pipeline
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert pipeline.main(["images", "base", "--tag", "localhost/python-base:3.11-bookworm"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: mmdebstrap not found: install it") and len(err.splitlines()) == 1
