@@ -278,15 +278,17 @@ def pipeline_arguments(args: argparse.Namespace) -> dict:
     return arguments
 
 
-def init_local_runner(pipeline_root: Path) -> None:
-    """kfp.local with every task in a subprocess of this Python environment."""
+def init_local_runner(pipeline_root: Path, runner=None) -> None:
+    """kfp.local with every task in a subprocess of this Python environment, or with ``runner``."""
     from kfp import local
 
-    local.init(
-        runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True
-    )
-    # The images are for the cluster; locally every task runs in this Python environment, on purpose.
-    warnings.filterwarnings("ignore", message="You may be attemping to run a task", category=RuntimeWarning)
+    if runner is None:
+        runner = local.SubprocessRunner(use_venv=False)
+        # The images are for the cluster; here every task runs in this Python environment, on purpose.
+        warnings.filterwarnings(
+            "ignore", message="You may be attemping to run a task", category=RuntimeWarning
+        )
+    local.init(runner=runner, pipeline_root=str(pipeline_root), raise_on_error=True)
 
 
 def run_local(args: argparse.Namespace) -> int:
@@ -297,8 +299,19 @@ def run_local(args: argparse.Namespace) -> int:
     pipeline_root = Path(args.pipeline_root).expanduser().resolve()
     pipeline_root.mkdir(parents=True, exist_ok=True)
     earlier_runs = set(pipeline_root.iterdir())
-    init_local_runner(pipeline_root)
-    pipeline_func = create_pipeline()
+    runner, images = None, DEFAULT_IMAGES
+    if args.runner == "docker":
+        # Every step in its image, as on the cluster; the local paths in the arguments are mounted.
+        from deploy.docker_run import prepare_docker_run
+        from deploy.package import DeployError
+
+        try:
+            runner, images = prepare_docker_run(args, arguments)
+        except (DeployError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    init_local_runner(pipeline_root, runner)
+    pipeline_func = create_pipeline(PipelineOptions(images=images))
     recorder = _ErrorLineRecorder(sys.stdout)
     try:
         with contextlib.redirect_stdout(recorder):
@@ -364,6 +377,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=LOCAL_PIPELINE_ROOT,
         help="where kfp.local keeps the run's artifacts",
     )
+    run_cmd.add_argument(
+        "--runner",
+        choices=("subprocess", "docker"),
+        default="subprocess",
+        help="subprocess: every step in this Python environment; docker: every step in its image "
+        "(built by `images build`, found through DOCKER_HOST), local paths mounted",
+    )
+    run_cmd.add_argument("--image-registry", default=DEFAULT_IMAGES.registry, help="with --runner docker")
+    run_cmd.add_argument("--tag", default=DEFAULT_IMAGES.tag, help="image tag, with --runner docker")
 
     from deploy.cli import add_cluster_commands
 

@@ -17,6 +17,17 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # pipeline.py and components/ live at the top of the repository
     sys.path.insert(0, str(ROOT))
 
+
+def pytest_collection_modifyitems(config, items):
+    """The container tier (builds images, minutes) runs only when a -m expression names it."""
+    if "containers" in (config.option.markexpr or ""):
+        return
+    skipped = [item for item in items if item.get_closest_marker("containers")]
+    if skipped:
+        config.hook.pytest_deselected(items=skipped)
+        items[:] = [item for item in items if not item.get_closest_marker("containers")]
+
+
 _NEGATIVE = ["awful", "terrible", "hate", "worst", "broken", "angry", "disappointed", "horrible"]
 _POSITIVE = ["great", "love", "amazing", "best", "awesome", "happy", "fantastic", "wonderful"]
 _NEUTRAL = ["scheduled", "announced", "located", "listed", "released", "updated", "opens", "starts"]

@@ -244,3 +244,17 @@ def test_images_base_without_mmdebstrap_says_what_is_missing(monkeypatch, tmp_pa
     assert pipeline.main(["images", "base", "--tag", "localhost/python-base:3.11-bookworm"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: mmdebstrap not found: install it") and len(err.splitlines()) == 1
+
+
+def test_run_local_in_containers_refuses_a_local_path_that_does_not_exist_by_name(tmp_path, capsys):
+    import pipeline
+
+    missing = tmp_path / "nowhere" / "tweets.jsonl"
+    argv = ["run-local", "--runner", "docker", "--registry", str(tmp_path / "reg"), "--data", str(missing)]
+    code = pipeline.main([*argv, "--pipeline-root", str(tmp_path / "root")])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"error: --data {missing}: no such file or directory (local paths are mounted into the step "
+        "containers, so they must exist)"
+    )
