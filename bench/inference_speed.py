@@ -101,10 +101,8 @@ def ensure_int8_onnx(model_dir: Path, cache_dir: Path, texts: list[str], labels:
     import shutil
     from dataclasses import asdict
 
+    from tweet_sentiment.inference import INT8_FILE, ONNX_DIR, REPORT_FILE
     from tweet_sentiment.onnx_export import (
-        INT8_FILE,
-        ONNX_DIR,
-        REPORT_FILE,
         OnnxExportConfig,
         candidate_weight_types,
         export_for_registration,
@@ -186,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from tweet_sentiment.inference import (
+        OnnxClassifier,
         cpu_has_native_bf16,
         inference_precision,
         predict_probabilities,
@@ -193,7 +192,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     from tweet_sentiment.metrics import accuracy
     from tweet_sentiment.modeling import load_classifier, load_tokenizer
-    from tweet_sentiment.onnx_export import OnnxClassifier
 
     args = build_parser().parse_args(argv)
     import torch

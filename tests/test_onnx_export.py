@@ -20,9 +20,8 @@ def onnx_fp32_path(tiny_model_dir, tmp_path_factory):
 
 
 def test_fp32_onnx_agrees_with_torch_on_labels(tiny_model_dir, onnx_fp32_path):
-    from tweet_sentiment.inference import predict_probabilities
+    from tweet_sentiment.inference import OnnxClassifier, predict_probabilities
     from tweet_sentiment.modeling import load_classifier, load_tokenizer
-    from tweet_sentiment.onnx_export import OnnxClassifier
 
     # 2,000 texts of many lengths, scored in padded batches: one disagreement in 1,000 is the limit.
     texts = [row["text"] for row in make_tweets(2000, seed=11)]
@@ -69,7 +68,8 @@ def test_int8_export_is_stored_only_within_the_accuracy_budget(tiny_model_dir, t
 
 def test_int8_export_is_refused_when_it_loses_more_than_allowed(tiny_model_dir, tmp_path):
     from tweet_sentiment.errors import ModelSourceError
-    from tweet_sentiment.onnx_export import OnnxExportConfig, export_for_registration, onnx_model_path
+    from tweet_sentiment.inference import onnx_model_path
+    from tweet_sentiment.onnx_export import OnnxExportConfig, export_for_registration
 
     model_dir = _copy(tiny_model_dir, tmp_path)
     rows = make_tweets(60, seed=6)
@@ -88,8 +88,9 @@ def test_int8_export_is_refused_when_it_loses_more_than_allowed(tiny_model_dir, 
 
 
 def test_int8_export_stops_at_the_first_weight_type_within_budget(tiny_model_dir, tmp_path):
+    from tweet_sentiment.inference import OnnxClassifier
     from tweet_sentiment.modeling import load_tokenizer
-    from tweet_sentiment.onnx_export import OnnxClassifier, OnnxExportConfig, export_for_registration
+    from tweet_sentiment.onnx_export import OnnxExportConfig, export_for_registration
 
     model_dir = _copy(tiny_model_dir, tmp_path)
     rows = make_tweets(60, seed=6)
@@ -106,12 +107,8 @@ def test_int8_export_stops_at_the_first_weight_type_within_budget(tiny_model_dir
 def test_the_mixed_recipe_keeps_exactly_the_feed_forward_output_matmuls_in_fp32(tiny_model_dir, tmp_path):
     import onnx
 
-    from tweet_sentiment.onnx_export import (
-        OnnxExportConfig,
-        export_fp32,
-        matmuls_fed_by_gelu,
-        quantize_int8,
-    )
+    from tweet_sentiment.onnx_build import matmuls_fed_by_gelu, quantize_int8
+    from tweet_sentiment.onnx_export import OnnxExportConfig, export_fp32
 
     for fuse in (False, True):  # GELU as Erf arithmetic, and as ORT's fused BiasGelu
         fp32 = export_fp32(tiny_model_dir, tmp_path / str(fuse), OnnxExportConfig(fuse=fuse))

@@ -1,12 +1,27 @@
-"""Batched scoring shared by evaluation, training-time validation and prediction."""
+"""Batched scoring shared by evaluation, training-time validation and prediction: torch and ONNX Runtime.
+
+The ONNX files a registered model may carry live in ``<model>/onnx/`` (``onnx_model_path``);
+they are made and judged at registration (``onnx_build.py``, ``onnx_export.py``).
+"""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
+
+from tweet_sentiment.errors import ConfigError, ModelSourceError
+
+ONNX_DIR = "onnx"
+FP32_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"
+REPORT_FILE = "export.json"
+VARIANT_FILES = {"int8": INT8_FILE, "fp32": FP32_FILE}
+INPUT_NAMES = ("input_ids", "attention_mask")
 
 
 def choose_device(requested: str = "auto"):
@@ -187,3 +202,74 @@ def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int, multiple_of: int 
         input_ids[row, : len(ids)] = torch.as_tensor(ids, dtype=torch.long)
         attention_mask[row, : len(ids)] = 1
     return input_ids, attention_mask
+
+
+class OnnxClassifier:
+    """An ONNX Runtime session plus the tokenizer; scores texts in length-sorted batches."""
+
+    def __init__(self, onnx_path: str | os.PathLike[str], tokenizer, *, threads: int = 0):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or available_cpus()
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise ModelSourceError(
+                f"cannot load ONNX model {onnx_path}: {type(exc).__name__}: {exc}"
+            ) from None
+        self.tokenizer = tokenizer
+        self.num_labels = int(self.session.get_outputs()[0].shape[-1])
+        self.path = Path(onnx_path)
+
+    def logits(self, input_ids, attention_mask) -> np.ndarray:
+        feed = {"input_ids": np.asarray(input_ids, dtype=np.int64)}
+        feed["attention_mask"] = np.asarray(attention_mask, dtype=np.int64)
+        return self.session.run(None, feed)[0]
+
+    def predict_probabilities(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = 64,
+        max_length: int = 128,
+        max_batch_tokens: int = 0,
+    ) -> np.ndarray:
+        if len(texts) == 0:
+            return np.zeros((0, self.num_labels), dtype=np.float32)
+        encoded = self.tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+        return score_encoded(
+            encoded,
+            lambda ids, mask: self.logits(ids.numpy(), mask.numpy()),
+            num_labels=self.num_labels,
+            pad_id=self.tokenizer.pad_token_id or 0,
+            batch_size=batch_size,
+            max_batch_tokens=max_batch_tokens,
+        )
+
+
+def onnx_model_path(model_dir: str | os.PathLike[str], variant: str = "int8") -> Path:
+    """The stored ONNX file of ``variant`` (int8 or fp32) in a model directory, or a clear error why not."""
+    if variant not in VARIANT_FILES:
+        raise ConfigError(f"ONNX variant must be one of {', '.join(VARIANT_FILES)}, got {variant!r}")
+    onnx_dir = Path(model_dir) / ONNX_DIR
+    path = onnx_dir / VARIANT_FILES[variant]
+    if path.exists():
+        return path
+    report_path = onnx_dir / REPORT_FILE
+    if report_path.exists():
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+        why = report.get("int8_refused_reason") if variant == "int8" else "the fp32 graph was not kept"
+        raise ModelSourceError(
+            f"{model_dir} has no {variant} ONNX model: {why or 'not stored'}; use --backend torch"
+        )
+    raise ModelSourceError(
+        f"{model_dir} has no ONNX export ({ONNX_DIR}/{VARIANT_FILES[variant]}); it is made when a model is "
+        "registered, or with export_for_registration(); use --backend torch"
+    )
+
+
+def has_onnx_model(model_dir: str | os.PathLike[str], variant: str = "int8") -> bool:
+    return (Path(model_dir) / ONNX_DIR / VARIANT_FILES[variant]).exists()

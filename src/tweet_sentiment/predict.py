@@ -210,11 +210,11 @@ class Scorer:
         tokenizer = load_tokenizer(str(model_dir))
         backend = config.backend
         if backend == "auto":
-            from tweet_sentiment.onnx_export import has_onnx_model
+            from tweet_sentiment.inference import has_onnx_model
 
             backend = "onnx" if has_onnx_model(model_dir, config.onnx_variant) else "torch"
         if backend == "onnx":
-            from tweet_sentiment.onnx_export import OnnxClassifier, onnx_model_path
+            from tweet_sentiment.inference import OnnxClassifier, onnx_model_path
 
             self.onnx = OnnxClassifier(
                 onnx_model_path(model_dir, config.onnx_variant), tokenizer, threads=threads
