@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from tweet_sentiment.dev_split import apply_dev_split
 from tweet_sentiment.errors import ConfigError, DataSourceError, DataValidationError
 from tweet_sentiment.labels import LABEL2ID, LABELS
 from tweet_sentiment.storage import fetch, is_remote
@@ -83,6 +84,20 @@ class PreprocessConfig:
     max_bad_fraction: float = field(
         default=0.01,
         metadata={"help": "Share of rows (over all splits) that may be quarantined before the run fails."},
+    )
+    dev_fraction: float = field(
+        default=0.1,
+        metadata={
+            "help": "Share of the train split carved out as the 'dev' split for model choices (best "
+            "checkpoint, sweep trial) when the data has no split for them besides eval_split; rows go by "
+            "a hash of their normalised text (stable across snapshots). 0: no dev split (choices are "
+            "made on validation, as before). Data that brings a validation split other than eval_split "
+            "uses it and carves nothing."
+        },
+    )
+    held_out_split: str = field(
+        default="",
+        metadata={"help": "The split evaluate reports on; never used for choices when a dev split can be."},
     )
 
     def __post_init__(self) -> None:
@@ -501,6 +516,7 @@ def preprocess(config: PreprocessConfig, output_dir: str | os.PathLike[str]) -> 
         if read == 0:
             raise DataValidationError(f"{config.source}: split {split!r} has no rows")
     _quarantine_leaks(splits, problems)
+    selection = apply_dev_split(splits, config.held_out_split, config.dev_fraction)
 
     total_rows = sum(rows_read.values())
     budget = int(config.max_bad_fraction * total_rows)
@@ -531,6 +547,7 @@ def preprocess(config: PreprocessConfig, output_dir: str | os.PathLike[str]) -> 
         "splits": sorted(splits),
         "bad_rows": len(problems),
         "bad_rows_by_problem": dict(Counter(_problem_kind(p.problem) for p in problems)),
+        **selection,
     }
     for split, data in splits.items():
         counts = Counter(data.labels)

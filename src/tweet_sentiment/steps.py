@@ -34,7 +34,7 @@ def run_preprocess(
     """
     source = resolve_data_source(source)
     required = tuple(dict.fromkeys(("train", eval_split)))
-    config = PreprocessConfig(source=source, required_splits=required, **settings)
+    config = PreprocessConfig(source=source, required_splits=required, held_out_split=eval_split, **settings)
     return preprocess(config, output_dir)
 
 

@@ -38,7 +38,7 @@ import random
 import signal
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ import numpy as np
 
 from tweet_sentiment.checkpointing import Checkpointer
 from tweet_sentiment.data import SplitData, load_split
+from tweet_sentiment.dev_split import resolve_selection_split
 from tweet_sentiment.distributed import Distributed
 from tweet_sentiment.errors import ConfigError, TweetSentimentError
 from tweet_sentiment.inference import autocast_dtype, pad_batch, predict_probabilities
@@ -125,10 +126,12 @@ class TrainConfig:
         default=True, metadata={"help": "Batch tweets of similar length together to cut padding."}
     )
     eval_split: str = field(
-        default="validation",
+        default="auto",
         metadata={
             "help": "Split scored after each epoch (and every eval_every_steps) to keep the best model by "
-            "macro-recall; '' or an absent split: the last step's model is kept."
+            "macro-recall. auto: the split preprocess chose for model choices (dev, carved out of train, "
+            "when the data has no validation split besides the evaluated one); '' or an absent split: "
+            "the last step's model is kept."
         },
     )
     eval_every_steps: int = field(
@@ -771,6 +774,7 @@ def train(
     """
     import torch
 
+    config = replace(config, eval_split=resolve_selection_split(config.eval_split, dataset_dir))
     dist = Distributed.from_env()
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
