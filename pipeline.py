@@ -123,6 +123,7 @@ def create_pipeline(options: PipelineOptions | None = None):
         eval_split: str = default("eval_split"),
         max_text_chars: int = default("max_text_chars"),
         max_bad_fraction: float = default("max_bad_fraction"),
+        dev_fraction: float = default("dev_fraction"),
         model_name: str = default("model_name"),
         epochs: float = default("epochs"),
         learning_rate: float = default("learning_rate"),

@@ -16,9 +16,11 @@ def preprocess(
     eval_split: str,
     max_text_chars: int,
     max_bad_fraction: float,
+    dev_fraction: float,
 ):
     """Validates `data_source` (hub id, local path, gs:// prefix or `<prefix>/latest`); bad rows are
-    quarantined within a budget. The train split and `eval_split` must be present."""
+    quarantined within a budget. The train split and `eval_split` must be present. Without a validation
+    split besides `eval_split`, a `dev` split of `dev_fraction` of train is carved for model choices."""
     from tweet_sentiment.steps import run_preprocess
 
     dataset.metadata.update(
@@ -29,5 +31,6 @@ def preprocess(
             eval_split=eval_split,
             max_text_chars=max_text_chars,
             max_bad_fraction=max_bad_fraction,
+            dev_fraction=dev_fraction,
         )
     )

@@ -75,6 +75,7 @@ def test_the_selection_split_is_carved_only_when_the_data_brings_none():
     assert selection_split({"train", "validation"}, "validation", 0.1) == DEV_SPLIT
     assert selection_split({"train", "test"}, "test", 0.1) == DEV_SPLIT
     assert selection_split({"train", "validation"}, "validation", 0.0) == "validation"  # as before
+    assert selection_split({"train"}, "", 0.1) == ""  # the evaluation split unknown: nothing carved
     with pytest.raises(ConfigError, match="dev_fraction"):
         carve_dev_split(_split(_imbalanced(10, 0)), 1.0)
 

@@ -97,7 +97,10 @@ class PreprocessConfig:
     )
     held_out_split: str = field(
         default="",
-        metadata={"help": "The split evaluate reports on; never used for choices when a dev split can be."},
+        metadata={
+            "help": "The split evaluate reports on (the pipeline passes eval_split); '' (unknown): no dev "
+            "split is carved."
+        },
     )
 
     def __post_init__(self) -> None:
@@ -111,6 +114,8 @@ class PreprocessConfig:
             raise ConfigError(f"max_text_chars must be >= 1, got {self.max_text_chars}")
         if not 0.0 <= self.max_bad_fraction <= 1.0:
             raise ConfigError(f"max_bad_fraction must be between 0 and 1, got {self.max_bad_fraction}")
+        if not 0.0 <= self.dev_fraction < 1.0:
+            raise ConfigError(f"dev_fraction must be in [0, 1), got {self.dev_fraction}")
 
 
 @dataclass(frozen=True)

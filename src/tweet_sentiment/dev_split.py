@@ -81,12 +81,12 @@ def selection_split(available: set[str] | list[str], eval_split: str, dev_fracti
     """The split model choices are made on.
 
     The source's own ``validation`` when it is not the evaluation split; otherwise the carved ``dev``
-    (``dev_fraction`` > 0); otherwise what training used before there was a dev split: ``validation``
-    if present (even when it is the evaluation split), else none ("").
+    (``dev_fraction`` > 0 and the evaluation split known); otherwise what training used before there
+    was a dev split: ``validation`` if present (even when it is the evaluation split), else none ("").
     """
     if SOURCE_SELECTION_SPLIT in available and eval_split != SOURCE_SELECTION_SPLIT:
         return SOURCE_SELECTION_SPLIT
-    if dev_fraction > 0:
+    if dev_fraction > 0 and eval_split:
         return DEV_SPLIT
     return SOURCE_SELECTION_SPLIT if SOURCE_SELECTION_SPLIT in available else ""
 
