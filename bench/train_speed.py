@@ -164,12 +164,10 @@ def run_ours(
 
 def score(arm: dict, dataset: Path) -> dict:
     from tweet_sentiment.data import load_split
-    from tweet_sentiment.inference import predict_probabilities
-    from tweet_sentiment.metrics import classification_report
+    from tweet_sentiment.evaluation import score_split
 
     split = load_split(dataset, "validation")
-    probabilities = predict_probabilities(arm["model"], arm["tokenizer"], split.texts, precision="fp32")
-    return classification_report(split.labels, probabilities.argmax(axis=1).tolist())
+    return score_split(arm["model"], arm["tokenizer"], split, precision="fp32")[0]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -285,17 +285,35 @@ def apply_gate(
     return GateDecision(passed=not reasons, reasons=reasons, notes=notes)
 
 
-def score(
-    model_dir: str | os.PathLike[str], split: SplitData, config: EvaluateConfig
-) -> tuple[dict, np.ndarray]:
-    """The classification report and the class probabilities of ``model_dir`` on ``split``."""
-    device = choose_device(config.device)
-    tokenizer = load_tokenizer(str(model_dir))
-    model = load_classifier(str(model_dir), fresh_head=False).to(device)
+def score_split(
+    model,
+    tokenizer,
+    split: SplitData,
+    *,
+    batch_size: int = 64,
+    max_length: int = 128,
+    precision: str = "auto",
+) -> tuple[dict[str, Any], np.ndarray]:
+    """The one scoring function (evaluate, the champion, training-time validation, the benches):
+    the classification report of ``model`` on ``split`` and its class probabilities."""
     probabilities = predict_probabilities(
-        model, tokenizer, split.texts, batch_size=config.batch_size, max_length=config.max_length
+        model, tokenizer, split.texts, batch_size=batch_size, max_length=max_length, precision=precision
     )
     return classification_report(split.labels, probabilities.argmax(axis=1).tolist()), probabilities
+
+
+def score_model(
+    model_dir: str | os.PathLike[str], split: SplitData, config: EvaluateConfig
+) -> tuple[dict[str, Any], np.ndarray]:
+    """:func:`score_split` for the saved model in ``model_dir``, on ``config.device``."""
+    model = load_classifier(str(model_dir), fresh_head=False).to(choose_device(config.device))
+    return score_split(
+        model,
+        load_tokenizer(str(model_dir)),
+        split,
+        batch_size=config.batch_size,
+        max_length=config.max_length,
+    )
 
 
 def score_champion(registry_uri: str, split: SplitData, config: EvaluateConfig) -> ChampionScore:
@@ -306,7 +324,7 @@ def score_champion(registry_uri: str, split: SplitData, config: EvaluateConfig) 
     if version is None:
         return ChampionScore(None)
     try:
-        report, _probabilities = score(registry.model_dir(version), split, config)
+        report, _probabilities = score_model(registry.model_dir(version), split, config)
     except Exception as exc:  # any failure (missing files, GCS, model) must block the gate readably
         return ChampionScore(version, error=f"{type(exc).__name__}: {exc}")
     return ChampionScore(version, report)
@@ -346,7 +364,7 @@ def evaluate(
     artifacts, in the component) and the HTML report to ``html_path``.
     """
     split = load_split(dataset_dir, config.split)
-    report, probabilities = score(model_dir, split, config)
+    report, probabilities = score_model(model_dir, split, config)
     champion = score_champion(registry_uri, split, config) if registry_uri else None
     result = EvaluationResult(
         report=report,

@@ -49,8 +49,7 @@ from tweet_sentiment.data import SplitData, load_split
 from tweet_sentiment.dev_split import resolve_selection_split
 from tweet_sentiment.distributed import Distributed
 from tweet_sentiment.errors import ConfigError, TweetSentimentError
-from tweet_sentiment.inference import autocast_dtype, pad_batch, predict_probabilities
-from tweet_sentiment.metrics import classification_report
+from tweet_sentiment.inference import autocast_dtype, pad_batch
 from tweet_sentiment.modeling import DEFAULT_MODEL, load_classifier, load_tokenizer
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -327,15 +326,18 @@ def class_weights(labels: list[int], num_labels: int, power: float) -> list[floa
 
 
 def score(model, tokenizer, split: SplitData, config: TrainConfig) -> dict[str, Any]:
-    probabilities = predict_probabilities(
+    """Training-time validation: evaluation's scoring with the training's precision."""
+    from tweet_sentiment.evaluation import score_split
+
+    batch_size = max(64, config.batch_size)
+    return score_split(
         model,
         tokenizer,
-        split.texts,
-        batch_size=max(64, config.batch_size),
+        split,
+        batch_size=batch_size,
         max_length=config.max_length,
         precision=config.precision,
-    )
-    return classification_report(split.labels, probabilities.argmax(axis=1).tolist())
+    )[0]
 
 
 def state_digest(state_dict: dict) -> str:
