@@ -72,6 +72,9 @@ class GpuSettings:
 class PipelineOptions:
     gpu: GpuSettings = field(default_factory=GpuSettings)
     train_retries: int = 2
+    register_retries: int = 2
+    # Kubernetes secret whose key "token" becomes MLFLOW_TRACKING_TOKEN in the register task (Kubeflow).
+    mlflow_token_secret: str = "mlflow-tracking"
     target: str = "kubeflow"
     images: ImageSet = DEFAULT_IMAGES
 
@@ -142,6 +145,10 @@ def create_pipeline(options: PipelineOptions | None = None):
         onnx_max_accuracy_drop_points: float = default("onnx_max_accuracy_drop_points"),
         batch_predict_source: str = default("batch_predict_source"),
         batch_predict_model: str = default("batch_predict_model"),
+        mlflow_tracking_uri: str = default("mlflow_tracking_uri"),
+        mlflow_model_name: str = default("mlflow_model_name"),
+        vertex_model: str = default("vertex_model"),
+        vertex_serving_image: str = default("vertex_serving_image"),
     ):
         parameters = dict(locals())
         preprocess_task = preprocess_op(**_bind(preprocess_op, parameters))
@@ -190,6 +197,15 @@ def create_pipeline(options: PipelineOptions | None = None):
                 )
             )
             register_task.set_display_name("register")
+            # Registering is idempotent per run id: a retry after a failed mirror only mirrors.
+            register_task.set_retry(num_retries=options.register_retries, backoff_duration="60s")
+            if options.target == "kubeflow":
+                kubernetes.use_secret_as_env(
+                    register_task,
+                    secret_name=options.mlflow_token_secret,
+                    secret_key_to_env={"token": "MLFLOW_TRACKING_TOKEN"},
+                    optional=True,  # no secret: MLflow without a token (or no MLflow mirror at all)
+                )
 
             # Optional: score a file of tweets with the registry alias/version batch_predict_model,
             # or, when that is empty, with the version just registered.

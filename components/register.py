@@ -25,10 +25,16 @@ def register(
     eval_split: str,
     max_length: int,
     onnx_max_accuracy_drop_points: float,
+    mlflow_tracking_uri: str,
+    mlflow_model_name: str,
+    vertex_model: str,
+    vertex_serving_image: str,
 ) -> NamedTuple("Registration", version=int, uri=str):
     """Registers the model as a new version. `champion` moves to it only if it still points at the
     champion that evaluate compared against. An int8 ONNX export judged on `eval_split` is stored beside
-    the model, or refused when it loses more than `onnx_max_accuracy_drop_points`."""
+    the model, or refused when it loses more than `onnx_max_accuracy_drop_points`. The version is then
+    mirrored to MLflow and/or Vertex AI Model Registry when `mlflow_tracking_uri` / `vertex_model` are
+    set; a failed mirror fails the step, the registration stands and a retry only mirrors."""
     from tweet_sentiment.steps import run_register
 
     return run_register(
@@ -41,4 +47,8 @@ def register(
         eval_split=eval_split,
         max_accuracy_drop_points=onnx_max_accuracy_drop_points,
         max_length=max_length,
+        mlflow_tracking_uri=mlflow_tracking_uri,
+        mlflow_model_name=mlflow_model_name,
+        vertex_model=vertex_model,
+        vertex_serving_image=vertex_serving_image,
     )

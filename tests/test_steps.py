@@ -152,3 +152,41 @@ def test_register_creates_immutable_numbered_versions(trained_dir, dataset_dir, 
     assert len(metadata["dataset_fingerprint"]) == 64 and metadata["created_at"]
     model_files = {p.name for p in LocalRegistry(registry).model_dir(1).iterdir()}
     assert "model.safetensors" in model_files and "pytorch_model.bin" not in model_files
+
+
+def test_register_step_mirrors_the_version_it_registered_to_mlflow(trained_dir, dataset_dir, tmp_path):
+    """A server-less MLflow store (SQLite) accepts the local registry's paths as version sources."""
+    from tweet_sentiment.mirrors.mlflow import mlflow_client
+
+    passed_report = tmp_path / "passed.json"
+    assert run_evaluate(
+        str(trained_dir), str(dataset_dir), split="test", min_accuracy=0.0, report_path=str(passed_report)
+    )
+    failed_report = tmp_path / "failed.json"
+    failed = {**json.loads(passed_report.read_text()), "gate_passed": False, "gate_reasons": ["too low"]}
+    failed_report.write_text(json.dumps(failed))
+    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+    def register(report, run_id):
+        return run_register(
+            str(trained_dir),
+            str(dataset_dir),
+            str(tmp_path / "registry"),
+            parameters={},
+            run_id=run_id,
+            evaluation_path=str(report),
+            mlflow_tracking_uri=tracking_uri,
+            mlflow_model_name="tweets",
+        )
+
+    first = register(passed_report, "run-a")
+    assert register(passed_report, "run-a") == first  # the step, retried
+    rejected = register(failed_report, "run-b")
+    client = mlflow_client(tracking_uri)
+    (version,) = client.search_model_versions("name = 'tweets'")
+    assert version.source == f"{first[1]}/model" and version.tags["pipeline_run_id"] == "run-a"
+    assert client.get_registered_model("tweets").aliases == {"champion": version.version}
+    registry = LocalRegistry(tmp_path / "registry")
+    assert registry.mirrors(first[0])["mlflow"]["version"] == 1
+    assert registry.mirrors(rejected[0]) == {}
+    assert registry.metadata(first[0])["metrics"]["labels"] == ["negative", "neutral", "positive"]

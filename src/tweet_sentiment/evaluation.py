@@ -160,6 +160,8 @@ class EvaluationResult:
             **self.headline(),
             "examples": self.report["examples"],
             "per_class": per_class,
+            "confusion_matrix": self.report["confusion_matrix"],  # rows: true classes, in `labels` order
+            "labels": self.report["labels"],
             "split": self.split,
         }
 

@@ -1,7 +1,8 @@
 """Where each pipeline setting's default and help text are declared, once.
 
 A step's settings are the fields of its config dataclass (``PreprocessConfig``, ``TrainConfig``,
-``EvaluateConfig``, ``OnnxExportConfig``, ``PredictConfig``); settings of the pipeline as a whole
+``EvaluateConfig``, ``OnnxExportConfig``, ``MirrorConfig``, ``PredictConfig``); settings of the
+pipeline as a whole
 are the fields of ``PipelineSettings`` below. Everything else reads them through :func:`setting`:
 
 * the pipeline's signature and its parameter descriptions (``pipeline.py``),
@@ -21,6 +22,7 @@ from typing import Any
 
 from tweet_sentiment.data import PreprocessConfig
 from tweet_sentiment.evaluation import EvaluateConfig
+from tweet_sentiment.mirrors import MirrorConfig
 from tweet_sentiment.onnx_export import OnnxExportConfig
 from tweet_sentiment.predict import PredictConfig
 from tweet_sentiment.training import TrainConfig
@@ -78,6 +80,7 @@ CONFIGS: tuple[type, ...] = (
     TrainConfig,
     EvaluateConfig,
     OnnxExportConfig,
+    MirrorConfig,
     PredictConfig,
 )
 _TYPES = {"str": str, "int": int, "float": float, "bool": bool}

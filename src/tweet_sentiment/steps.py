@@ -19,7 +19,8 @@ from tweet_sentiment.evaluation import (
     MetricsSink,
     evaluate,
 )
-from tweet_sentiment.registry import register_model
+from tweet_sentiment.mirrors import MirrorConfig, mirror_version
+from tweet_sentiment.registry import open_registry, register_model
 from tweet_sentiment.snapshots import resolve_data_source
 from tweet_sentiment.training import TrainConfig, log_training_metrics
 
@@ -121,7 +122,7 @@ def run_register(
     run_id: str = "",
     evaluation_path: str | None = None,
     eval_split: str = "",
-    **onnx_settings: Any,
+    **settings: Any,
 ) -> tuple[int, str]:
     """Store the model as a new registry version. Returns ``(version, uri)``.
 
@@ -129,10 +130,17 @@ def run_register(
     the champion it was compared with, and a passed gate moves ``champion`` to it. With
     ``eval_split`` the version also gets an int8 ONNX export in ``model/onnx/``, kept only when its
     accuracy on that split is within ``max_accuracy_drop_points`` of the torch model's; the
-    measured figures and the decision go into the version's metadata. ``onnx_settings`` are
-    ``OnnxExportConfig`` fields (max_accuracy_drop_points, max_length, ...).
+    measured figures and the decision go into the version's metadata. ``settings`` are
+    ``OnnxExportConfig`` fields (max_accuracy_drop_points, max_length, ...) and ``MirrorConfig``
+    fields (mlflow_tracking_uri, vertex_model, ...): once registered, the version is mirrored there
+    (see tweet_sentiment.mirrors; a failed mirror fails the step, the registration stands).
     """
+    import dataclasses
     import tempfile
+
+    mirror_fields = {f.name for f in dataclasses.fields(MirrorConfig)}
+    mirror_config = MirrorConfig(**{k: settings.pop(k) for k in list(settings) if k in mirror_fields})
+    onnx_settings = settings
 
     stats = read_stats(dataset_dir)
     gate, parent, extra = {}, None, {"dataset": {k: v for k, v in stats.items() if k != "fingerprint"}}
@@ -166,4 +174,5 @@ def run_register(
             promote=bool(gate.get("passed")),
             extra=extra,
         )
+    mirror_version(open_registry(registry_uri), result, mirror_config.mirrors())
     return result.version, result.uri

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from tweet_sentiment.errors import TweetSentimentError
@@ -36,6 +37,59 @@ class MirrorError(TweetSentimentError):
 
 # mirror(version, champion) -> the record kept in the registry; raises on failure.
 Mirror = Callable[[RegisteredVersion, bool], dict[str, Any]]
+
+# The prebuilt Vertex AI serving image (Hugging Face PyTorch inference, CPU) that loads a transformers
+# model from the version's artifact_uri (AIP_STORAGE_URI); see vertex.py.
+HF_INFERENCE_CPU_IMAGE = (
+    "us-docker.pkg.dev/deeplearning-platform-release/gcr.io/"
+    "huggingface-pytorch-inference-cpu.2-3.transformers.4-46.ubuntu2204.py311"
+)
+
+
+@dataclass(frozen=True)
+class MirrorConfig:
+    """Where the register step copies each version it registers (both off by default)."""
+
+    mlflow_tracking_uri: str = field(
+        default="",
+        metadata={
+            "help": "MLflow tracking server (http(s)://...) to mirror registered versions to, with "
+            "their metrics, gate verdict and the champion alias; empty: no MLflow mirror. Token: the "
+            "Kubernetes secret mlflow-tracking (key token) on Kubeflow, MLFLOW_TRACKING_TOKEN elsewhere."
+        },
+    )
+    mlflow_model_name: str = field(
+        default="tweet-sentiment",
+        metadata={"help": "Registered model name in MLflow that the versions are mirrored under."},
+    )
+    vertex_model: str = field(
+        default="",
+        metadata={
+            "help": "Vertex AI Model Registry model to mirror registered versions to: a display name "
+            "(in the job's project and region) or projects/P/locations/L/models/ID; needs a gs:// "
+            "registry. Empty: no Vertex AI mirror."
+        },
+    )
+    vertex_serving_image: str = field(
+        default=HF_INFERENCE_CPU_IMAGE,
+        metadata={
+            "help": "Serving container of the Vertex AI model versions; the default, Google's Hugging "
+            "Face PyTorch inference image, loads the model from the version's artifact URI."
+        },
+    )
+
+    def mirrors(self) -> dict[str, Mirror]:
+        """The mirrors switched on, by target name."""
+        mirrors: dict[str, Mirror] = {}
+        if self.mlflow_tracking_uri:
+            from tweet_sentiment.mirrors.mlflow import MlflowMirror
+
+            mirrors["mlflow"] = MlflowMirror(self.mlflow_tracking_uri, self.mlflow_model_name)
+        if self.vertex_model:
+            from tweet_sentiment.mirrors.vertex import VertexMirror
+
+            mirrors["vertex"] = VertexMirror(self.vertex_model, serving_image=self.vertex_serving_image)
+        return mirrors
 
 
 def gate_verdict(metadata: dict[str, Any]) -> str:

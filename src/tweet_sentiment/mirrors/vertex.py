@@ -27,13 +27,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tweet_sentiment.mirrors import MirrorError, gate_verdict, headline_metrics
+from tweet_sentiment.mirrors import HF_INFERENCE_CPU_IMAGE, MirrorError, gate_verdict, headline_metrics
 from tweet_sentiment.registry_base import CHAMPION, RegisteredVersion
 
-DEFAULT_SERVING_IMAGE = (
-    "us-docker.pkg.dev/deeplearning-platform-release/gcr.io/"
-    "huggingface-pytorch-inference-cpu.2-3.transformers.4-46.ubuntu2204.py311"
-)
+DEFAULT_SERVING_IMAGE = HF_INFERENCE_CPU_IMAGE
 SERVING_ENV = {"HF_TASK": "text-classification"}
 CLASSIFICATION_METRICS_SCHEMA = (
     "gs://google-cloud-aiplatform/schema/modelevaluation/classification_metrics_1.0.0.yaml"
