@@ -141,7 +141,7 @@ def test_onnx_backend_from_a_registry_alias(tiny_model_dir, dataset_dir, tmp_pat
     assert "onnx int8" in result.stderr
 
     # The pipeline's batch_predict step: same registry, backend auto picks the stored int8 model.
-    from tweet_sentiment.predict import run_batch_predict
+    from tweet_sentiment.steps import run_batch_predict
 
     summary = run_batch_predict(str(source), tmp_path / "artifact", registry_uri=str(registry), model="1")
     lines = (tmp_path / "artifact" / "predictions.jsonl").read_text().splitlines()
@@ -167,11 +167,31 @@ def test_csv_without_the_text_column_is_refused_at_the_header(tmp_path):
     import io
 
     from tweet_sentiment.errors import DataSourceError
-    from tweet_sentiment.predict import read_rows
+    from tweet_sentiment.predict_io import read_rows
 
-    config = _config("unused", tmp_path / "tweets.csv", tmp_path / "out.csv")
     stream = io.BytesIO(b"id,tweet\n1,2,3\n4,5,6\n")  # every data row has the wrong field count
     with pytest.raises(
         DataSourceError, match=r"tweets\.csv: the header has no 'text' column \(columns: id, tweet\)"
     ):
-        list(read_rows(stream, "csv", config))
+        list(read_rows(stream, "csv", str(tmp_path / "tweets.csv")))
+
+
+def test_every_format_of_the_shared_reader_table_is_scored_alike(tiny_model_dir, tmp_path):
+    """predict reads what preprocess reads (readers.FORMATS): Parquet and text give the JSONL results."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tweet_sentiment.predict import run_predict
+
+    pq.write_table(pa.table({"id": ["a", "b", "c"], "text": GOOD}), tmp_path / "tweets.parquet")
+    (tmp_path / "tweets.txt").write_text("\n".join(GOOD) + "\n")
+    (tmp_path / "tweets.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in GOOD))
+    results = {}
+    for suffix in ("parquet", "txt", "jsonl"):
+        output = tmp_path / f"{suffix}.out.jsonl"
+        run_predict(_config(tiny_model_dir, tmp_path / f"tweets.{suffix}", output))
+        results[suffix] = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [r["id"] for r in results["parquet"]] == ["a", "b", "c"]
+    for suffix in ("parquet", "txt"):
+        assert [r["probabilities"] for r in results[suffix]] == [r["probabilities"] for r in results["jsonl"]]
+        assert [r["error"] for r in results[suffix]] == [None] * 3

@@ -19,21 +19,20 @@ The artifact written is a directory with one ``<split>.jsonl`` per split
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from tweet_sentiment.dev_split import apply_dev_split
 from tweet_sentiment.errors import ConfigError, DataSourceError, DataValidationError
 from tweet_sentiment.labels import LABEL2ID, LABELS
+from tweet_sentiment.readers import FORMATS, TABLE_FORMATS, RawRow, read_file
 from tweet_sentiment.storage import fetch, is_remote
 from tweet_sentiment.text import normalize_tweet
 
@@ -47,14 +46,6 @@ SPLIT_ALIASES: dict[str, str] = {
     "dev": "validation",
     "valid": "validation",
     "test": "test",
-}
-FORMATS: dict[str, str] = {
-    ".jsonl": "jsonl",
-    ".json": "jsonl",
-    ".ndjson": "jsonl",
-    ".csv": "csv",
-    ".tsv": "tsv",
-    ".parquet": "parquet",
 }
 SAMPLE_DATA_DIR = Path(__file__).parent / "sample_data"
 EMBEDDED_SAMPLE = "sample"
@@ -119,16 +110,6 @@ class PreprocessConfig:
 
 
 @dataclass(frozen=True)
-class RawRow:
-    """One row as read from a file: a record, or the reason it could not be parsed."""
-
-    location: str
-    row: int
-    record: dict[str, Any] | None = None
-    problem: str | None = None
-
-
-@dataclass(frozen=True)
 class Problem:
     split: str
     location: str
@@ -169,134 +150,6 @@ def parse_label(value: Any) -> tuple[int | None, str | None]:
     return None, f"unknown label {value!r}; {expected}"
 
 
-# --------------------------------------------------------------------------- readers
-
-
-def decode_utf8_line(raw: bytes) -> tuple[str | None, str | None]:
-    try:
-        return raw.decode("utf-8"), None
-    except UnicodeDecodeError as exc:
-        return None, f"invalid UTF-8 (byte 0x{raw[exc.start]:02x} at position {exc.start})"
-
-
-def iter_jsonl(stream: BinaryIO, location: str, *, blank_lines_are_rows: bool = False) -> Iterator[RawRow]:
-    """JSON Lines from a binary stream; each bad line becomes a row with its problem, never an exception."""
-    for number, raw in enumerate(stream, start=1):
-        line, problem = decode_utf8_line(raw)
-        if problem:
-            yield RawRow(location, number, problem=problem)
-            continue
-        assert line is not None
-        if not line.strip():
-            if blank_lines_are_rows:
-                yield RawRow(location, number, problem="empty line")
-            continue  # in a data file, blank lines are not rows
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield RawRow(location, number, problem=f"malformed JSON line ({exc.msg} at column {exc.colno})")
-            continue
-        if not isinstance(record, dict):
-            yield RawRow(location, number, problem=f"expected a JSON object, got {type(record).__name__}")
-            continue
-        yield RawRow(location, number, record=record)
-
-
-def read_jsonl(path: Path, location: str) -> Iterator[RawRow]:
-    with open(path, "rb") as handle:
-        yield from iter_jsonl(handle, location)
-
-
-def read_delimited_header(reader, location: str) -> list[str] | None:
-    """The header row of a ``csv.reader`` (None for an empty file)."""
-    try:
-        header = next(reader)
-    except StopIteration:
-        return None
-    except csv.Error as exc:
-        raise DataValidationError(f"{location}: line 1: unreadable header ({exc})") from None
-    return [name.strip().lstrip("\ufeff") for name in header]
-
-
-def iter_delimited(
-    stream: BinaryIO,
-    location: str,
-    delimiter: str,
-    check_header: Callable[[list[str]], None] | None = None,
-) -> Iterator[RawRow]:
-    """CSV/TSV with a header row, streamed. Row numbers are line numbers (header = line 1).
-
-    ``check_header`` sees the header before any row is read (and may raise)."""
-    # surrogateescape keeps undecodable bytes visible per field, so one bad row does not
-    # stop the whole file from being read.
-    text = io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="")
-    reader = csv.reader(text, delimiter=delimiter)
-    header = read_delimited_header(reader, location)
-    if header is None:
-        return
-    if check_header is not None:
-        check_header(header)
-    previous_line = reader.line_num
-    while True:
-        try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield RawRow(location, reader.line_num, problem=f"malformed CSV row ({exc})")
-            previous_line = reader.line_num
-            continue
-        number = previous_line + 1
-        previous_line = reader.line_num
-        if not fields:
-            continue
-        if any(_has_surrogates(value) for value in fields):
-            yield RawRow(location, number, problem="invalid UTF-8 in this row")
-            continue
-        if len(fields) != len(header):
-            yield RawRow(
-                location,
-                number,
-                problem=f"malformed CSV row: expected {len(header)} fields "
-                f"({', '.join(header)}), got {len(fields)}",
-            )
-            continue
-        yield RawRow(location, number, record=dict(zip(header, fields, strict=True)))
-
-
-def read_delimited(path: Path, location: str, delimiter: str) -> Iterator[RawRow]:
-    with open(path, "rb") as handle:
-        yield from iter_delimited(handle, location, delimiter)
-
-
-def _has_surrogates(value: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in value)
-
-
-def read_parquet(path: Path, location: str) -> Iterator[RawRow]:
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(path)
-    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ...
-        raise DataValidationError(f"{location}: not a readable Parquet file ({exc})") from None
-    for number, record in enumerate(table.to_pylist(), start=1):
-        yield RawRow(location, number, record=record)
-
-
-def read_file(path: Path, location: str) -> Iterator[RawRow]:
-    kind = FORMATS.get(path.suffix.lower())
-    if kind == "jsonl":
-        return read_jsonl(path, location)
-    if kind in ("csv", "tsv"):
-        return read_delimited(path, location, "," if kind == "csv" else "\t")
-    if kind == "parquet":
-        return read_parquet(path, location)
-    raise DataValidationError(
-        f"{location}: unsupported file type {path.suffix!r}; use one of {', '.join(sorted(FORMATS))}"
-    )
-
-
 def split_of(path: Path) -> str | None:
     """The split a file belongs to, from its name: ``train.jsonl``, ``val.csv``, ``test-0000.parquet``."""
     stem = path.name[: -len(path.suffix)] if path.suffix else path.name
@@ -311,7 +164,9 @@ def discover_files(root: Path, display_root: str) -> dict[str, list[tuple[Path, 
         candidates = [root]
         base = root.parent
     else:
-        candidates = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in FORMATS)
+        candidates = sorted(
+            p for p in root.rglob("*") if p.is_file() and FORMATS.get(p.suffix.lower()) in TABLE_FORMATS
+        )
         base = root
     files: dict[str, list[tuple[Path, str]]] = {}
     for path in candidates:

@@ -273,3 +273,59 @@ def onnx_model_path(model_dir: str | os.PathLike[str], variant: str = "int8") ->
 
 def has_onnx_model(model_dir: str | os.PathLike[str], variant: str = "int8") -> bool:
     return (Path(model_dir) / ONNX_DIR / VARIANT_FILES[variant]).exists()
+
+
+BACKENDS = ("torch", "onnx", "auto")
+
+
+class Scorer:
+    """Texts in, probabilities out, on the CPU, with torch or the model's stored ONNX export.
+
+    ``backend``: torch, onnx, or auto (onnx where the model carries ``onnx_variant``, else torch).
+    Texts must already be normalised.
+    """
+
+    def __init__(
+        self,
+        model_dir: str | os.PathLike[str],
+        *,
+        backend: str = "torch",
+        onnx_variant: str = "int8",
+        precision: str = "auto",
+        threads: int = 0,
+        batch_size: int = 64,
+        max_length: int = 128,
+        max_batch_tokens: int = 4096,
+    ):
+        import torch
+
+        from tweet_sentiment.modeling import load_classifier, load_tokenizer
+
+        if backend not in BACKENDS:
+            raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        threads = set_cpu_threads(threads)
+        self.options = {
+            "batch_size": batch_size,
+            "max_length": max_length,
+            "max_batch_tokens": max_batch_tokens,
+        }
+        self.tokenizer = load_tokenizer(str(model_dir))
+        if backend == "auto":
+            backend = "onnx" if has_onnx_model(model_dir, onnx_variant) else "torch"
+        self.onnx: OnnxClassifier | None = None
+        if backend == "onnx":
+            self.onnx = OnnxClassifier(
+                onnx_model_path(model_dir, onnx_variant), self.tokenizer, threads=threads
+            )
+            self.description = f"onnx {onnx_variant} ({self.onnx.path})"
+        else:
+            self.model = load_classifier(str(model_dir), fresh_head=False).eval()
+            self.precision = inference_precision(precision, torch.device("cpu"))
+            self.description = f"torch {self.precision} ({model_dir})"
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        if self.onnx is not None:
+            return self.onnx.predict_probabilities(texts, **self.options)
+        return predict_probabilities(
+            self.model, self.tokenizer, texts, precision=self.precision, **self.options
+        )

@@ -14,26 +14,29 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
-import io
-import json
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from tweet_sentiment.errors import ConfigError, DataSourceError, TweetSentimentError
-from tweet_sentiment.labels import LABELS
+from tweet_sentiment.inference import BACKENDS
+from tweet_sentiment.predict_io import (
+    INPUT_FORMATS,
+    OUTPUT_FORMATS,
+    STDIO,
+    InputRow,
+    RowWriter,
+    chunks,
+    count_lines,
+    input_format,
+    output_format,
+    read_rows,
+)
 from tweet_sentiment.text import normalize_tweet
-
-INPUT_FORMATS = ("auto", "jsonl", "csv", "tsv", "text")
-OUTPUT_FORMATS = ("auto", "jsonl", "csv")
-BACKENDS = ("torch", "onnx", "auto")
-_SUFFIX_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv"}
-_SUFFIX_FORMATS.update({".txt": "text"})
 
 
 @dataclass
@@ -88,95 +91,6 @@ class PredictConfig:
             raise ConfigError("invalid predict configuration: " + "; ".join(problems))
 
 
-@dataclass
-class InputRow:
-    """One input row: its 1-based number (a line number for JSONL/CSV), the text or the problem with it."""
-
-    row: int
-    text: str | None = None
-    error: str | None = None
-    row_id: Any = None
-
-
-# ----------------------------------------------------------------------------- reading
-
-
-def _format_for(path: str, requested: str, choices: dict[str, str], default: str) -> str:
-    if requested != "auto":
-        return requested
-    if path == "-":
-        return default
-    suffix = Path(path).suffix.lower()
-    if suffix not in choices:
-        raise ConfigError(f"cannot tell the format of {path!r} from its suffix; pass the format explicitly")
-    return choices[suffix]
-
-
-def _check_text(value: Any, max_chars: int) -> tuple[str | None, str | None]:
-    if value is None:
-        return None, "text is missing (null)"
-    if not isinstance(value, str):
-        return None, f"text is not a string ({type(value).__name__})"
-    if len(value) > max_chars:
-        return None, f"text is over-long ({len(value)} characters; the limit is {max_chars})"
-    if not normalize_tweet(value):
-        return None, "text is empty"
-    return value, None
-
-
-def read_rows(stream: io.BufferedIOBase, fmt: str, config: PredictConfig) -> Iterator[InputRow]:
-    """Yield one :class:`InputRow` per input row (binary stream in); never raises on a bad row.
-
-    JSONL and CSV/TSV go through the same readers as preprocess (``tweet_sentiment.data``), so a
-    malformed line or bad UTF-8 is described the same way in both places.
-    """
-    from tweet_sentiment.data import decode_utf8_line, iter_delimited, iter_jsonl
-
-    if fmt == "text":
-        for number, raw in enumerate(stream, start=1):
-            line, problem = decode_utf8_line(raw)
-            if problem is not None:
-                yield InputRow(number, error=problem)
-                continue
-            text, error = _check_text(line.rstrip("\r\n"), config.max_text_chars)
-            yield InputRow(number, text=text, error=error)
-        return
-
-    def check_header(header: list[str]) -> None:
-        if config.text_column not in header:
-            raise DataSourceError(
-                f"{config.input}: the header has no {config.text_column!r} column "
-                f"(columns: {', '.join(header)}); pass --text-column"
-            )
-
-    if fmt in ("csv", "tsv"):
-        raw_rows = iter_delimited(stream, config.input, "," if fmt == "csv" else "\t", check_header)
-    else:
-        raw_rows = iter_jsonl(stream, config.input, blank_lines_are_rows=True)
-    for raw in raw_rows:
-        if raw.problem is not None:
-            yield InputRow(raw.row, error=raw.problem)
-            continue
-        record = raw.record or {}
-        row_id = record.get(config.id_column)
-        if config.text_column not in record:
-            yield InputRow(raw.row, error=f"no {config.text_column!r} field", row_id=row_id)
-            continue
-        text, error = _check_text(record[config.text_column], config.max_text_chars)
-        yield InputRow(raw.row, text=text, error=error, row_id=row_id)
-
-
-def _chunks(rows: Iterable[InputRow], size: int) -> Iterator[list[InputRow]]:
-    chunk: list[InputRow] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 # ----------------------------------------------------------------------------- scoring
 
 
@@ -198,89 +112,12 @@ def resolve_model_dir(model: str, registry: str) -> Path:
     return Path(store.model_dir(store.resolve(model)))
 
 
-class Scorer:
-    """Texts in, probabilities out, with the configured backend. Texts must already be normalised."""
-
-    def __init__(self, model_dir: Path, config: PredictConfig):
-        from tweet_sentiment.inference import inference_precision, set_cpu_threads
-        from tweet_sentiment.modeling import load_classifier, load_tokenizer
-
-        self.config = config
-        threads = set_cpu_threads(config.threads)
-        tokenizer = load_tokenizer(str(model_dir))
-        backend = config.backend
-        if backend == "auto":
-            from tweet_sentiment.inference import has_onnx_model
-
-            backend = "onnx" if has_onnx_model(model_dir, config.onnx_variant) else "torch"
-        if backend == "onnx":
-            from tweet_sentiment.inference import OnnxClassifier, onnx_model_path
-
-            self.onnx = OnnxClassifier(
-                onnx_model_path(model_dir, config.onnx_variant), tokenizer, threads=threads
-            )
-            self.description = f"onnx {config.onnx_variant} ({self.onnx.path})"
-        else:
-            import torch
-
-            self.onnx = None
-            self.model = load_classifier(str(model_dir), fresh_head=False).eval()
-            self.tokenizer = tokenizer
-            self.precision = inference_precision(config.precision, torch.device("cpu"))
-            self.description = f"torch {self.precision} ({model_dir})"
-
-    def __call__(self, texts: list[str]):
-        kwargs = {
-            "batch_size": self.config.batch_size,
-            "max_length": self.config.max_length,
-            "max_batch_tokens": self.config.max_batch_tokens,
-        }
-        if self.onnx is not None:
-            return self.onnx.predict_probabilities(texts, **kwargs)
-        from tweet_sentiment.inference import predict_probabilities
-
-        return predict_probabilities(self.model, self.tokenizer, texts, precision=self.precision, **kwargs)
-
-
-# ----------------------------------------------------------------------------- writing
-
-
-class _Writer:
-    def __init__(self, handle: TextIO, fmt: str):
-        self.handle = handle
-        self.fmt = fmt
-        self.csv = None
-        if fmt == "csv":
-            self.csv = csv.writer(handle)
-            self.csv.writerow(["row", "id", "label", *(f"p_{name}" for name in LABELS), "error"])
-
-    def write(self, row: InputRow, probabilities) -> None:
-        label = LABELS[int(probabilities.argmax())] if probabilities is not None else None
-        if self.csv is not None:
-            figures = [f"{p:.6f}" for p in probabilities] if probabilities is not None else [""] * len(LABELS)
-            self.csv.writerow(
-                [row.row, "" if row.row_id is None else row.row_id, label or "", *figures, row.error or ""]
-            )
-            return
-        record: dict[str, Any] = {"row": row.row}
-        if row.row_id is not None:
-            record["id"] = row.row_id
-        record["label"] = label
-        record["probabilities"] = (
-            {name: round(float(p), 6) for name, p in zip(LABELS, probabilities, strict=True)}
-            if probabilities is not None
-            else None
-        )
-        record["error"] = row.error
-        self.handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-
 def predict_stream(
-    rows: Iterable[InputRow], scorer, writer: _Writer, chunk_size: int, progress=None
+    rows: Iterable[InputRow], scorer, writer: RowWriter, chunk_size: int, progress=None
 ) -> dict[str, int]:
     """Score ``rows`` chunk by chunk and write one output row per input row, in order."""
     counts = {"rows": 0, "scored": 0, "errors": 0}
-    for chunk in _chunks(rows, chunk_size):
+    for chunk in chunks(rows, chunk_size):
         good = [row for row in chunk if row.error is None]
         probabilities = iter(scorer([normalize_tweet(row.text) for row in good]) if good else [])
         for row in chunk:
@@ -294,31 +131,35 @@ def predict_stream(
     return counts
 
 
-def _count_lines(path: str) -> int | None:
-    if path == "-":
-        return None
-    with open(path, "rb") as handle:
-        return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
-
-
 def run_predict(config: PredictConfig) -> dict[str, Any]:
     """Score ``config.input`` into ``config.output``; returns counts and throughput."""
     from tqdm.auto import tqdm
 
-    input_format = _format_for(config.input, config.input_format, _SUFFIX_FORMATS, "jsonl")
-    output_format = _format_for(
-        config.output, config.output_format, {".jsonl": "jsonl", ".csv": "csv"}, "jsonl"
-    )
-    if config.input != "-" and not Path(config.input).is_file():
+    from tweet_sentiment.inference import Scorer
+
+    in_format = input_format(config.input, config.input_format)
+    out_format = output_format(config.output, config.output_format)
+    if config.input != STDIO and not Path(config.input).is_file():
         raise DataSourceError(f"input {config.input!r}: no such file")
-    scorer = Scorer(resolve_model_dir(config.model, config.registry), config)
+    scorer = Scorer(
+        resolve_model_dir(config.model, config.registry),
+        backend=config.backend,
+        onnx_variant=config.onnx_variant,
+        precision=config.precision,
+        threads=config.threads,
+        batch_size=config.batch_size,
+        max_length=config.max_length,
+        max_batch_tokens=config.max_batch_tokens,
+    )
     print(f"predict: scoring with {scorer.description}", file=sys.stderr, flush=True)
-    total = _count_lines(config.input)
-    if total is not None and input_format in ("csv", "tsv"):
+    total = count_lines(config.input) if in_format != "parquet" else None
+    if total is not None and in_format in ("csv", "tsv"):
         total = max(0, total - 1)  # the header
     with contextlib.ExitStack() as stack:
-        in_handle = sys.stdin.buffer if config.input == "-" else stack.enter_context(open(config.input, "rb"))
-        if config.output == "-":
+        in_handle = (
+            sys.stdin.buffer if config.input == STDIO else stack.enter_context(open(config.input, "rb"))
+        )
+        if config.output == STDIO:
             out_handle = sys.stdout
         else:
             Path(config.output).parent.mkdir(parents=True, exist_ok=True)
@@ -327,13 +168,15 @@ def run_predict(config: PredictConfig) -> dict[str, Any]:
         progress = stack.enter_context(
             tqdm(total=total, unit="tweet", desc="predict", file=sys.stderr, disable=not config.progress)
         )
-        counts = predict_stream(
-            read_rows(in_handle, input_format, config),
-            scorer,
-            _Writer(out_handle, output_format),
-            config.chunk_size,
-            progress,
+        rows = read_rows(
+            in_handle,
+            in_format,
+            config.input,
+            text_column=config.text_column,
+            id_column=config.id_column,
+            max_text_chars=config.max_text_chars,
         )
+        counts = predict_stream(rows, scorer, RowWriter(out_handle, out_format), config.chunk_size, progress)
     seconds = time.perf_counter() - started
     summary = {
         **counts,
@@ -414,40 +257,3 @@ def handle_predict(args: argparse.Namespace) -> int:
         print(f"predict: {exc}", file=sys.stderr)
         return 2
     return 0
-
-
-def run_batch_predict(
-    source: str,
-    output_dir: str | os.PathLike[str],
-    *,
-    registry_uri: str,
-    model: str,
-    backend: str = "auto",
-    text_column: str = "text",
-    max_length: int = PredictConfig.max_length,
-) -> dict[str, Any]:
-    """Score ``source`` (a local or gs:// JSONL/CSV/TSV/text file) into ``output_dir/predictions.jsonl``.
-
-    The pipeline's batch_predict step. Returns flat figures for the output artifact's metadata.
-    """
-    import tempfile
-
-    from tweet_sentiment.storage import fetch_file
-
-    output = Path(output_dir)
-    output.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="batch-predict-") as workdir:
-        config = PredictConfig(
-            model=model,
-            registry=registry_uri,
-            input=str(fetch_file(source, workdir)),
-            output=str(output / "predictions.jsonl"),
-            backend=backend,
-            text_column=text_column,
-            max_length=max_length,
-            progress=False,
-        )
-        summary = run_predict(config)
-    summary.update({"source": source, "model": model})
-    (output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    return summary

@@ -1,4 +1,4 @@
-"""The four pipeline steps as plain functions of primitive arguments.
+"""The pipeline steps (preprocess, train, evaluate, register, batch predict) as plain functions.
 
 Each ``components/<step>.py`` calls exactly one of these. Keeping the argument lists flat
 (str, int, float, bool and paths) lets the same function be called from a KFP component,
@@ -7,6 +7,8 @@ from a test, or from a Python shell, with nothing in between.
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from tweet_sentiment.evaluation import (
     evaluate,
 )
 from tweet_sentiment.mirrors import MirrorConfig, mirror_version
+from tweet_sentiment.predict import PredictConfig, run_predict
 from tweet_sentiment.registry import open_registry, register_model
 from tweet_sentiment.snapshots import resolve_data_source
 from tweet_sentiment.training import TrainConfig, log_training_metrics
@@ -176,3 +179,40 @@ def run_register(
         )
     mirror_version(open_registry(registry_uri), result, mirror_config.mirrors())
     return result.version, result.uri
+
+
+def run_batch_predict(
+    source: str,
+    output_dir: str | os.PathLike[str],
+    *,
+    registry_uri: str,
+    model: str,
+    backend: str = "auto",
+    text_column: str = "text",
+    max_length: int = PredictConfig.max_length,
+) -> dict[str, Any]:
+    """Score ``source`` (a local or gs:// JSONL/CSV/TSV/text file) into ``output_dir/predictions.jsonl``.
+
+    The pipeline's batch_predict step. Returns flat figures for the output artifact's metadata.
+    """
+    import tempfile
+
+    from tweet_sentiment.storage import fetch_file
+
+    output = Path(output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="batch-predict-") as workdir:
+        config = PredictConfig(
+            model=model,
+            registry=registry_uri,
+            input=str(fetch_file(source, workdir)),
+            output=str(output / "predictions.jsonl"),
+            backend=backend,
+            text_column=text_column,
+            max_length=max_length,
+            progress=False,
+        )
+        summary = run_predict(config)
+    summary.update({"source": source, "model": model})
+    (output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
