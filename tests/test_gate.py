@@ -99,6 +99,30 @@ def test_floors_and_every_reason_collected():
     assert len(decision.reasons) == 4  # two floors, collapse, majority baseline
 
 
+def test_a_gate_metric_is_one_config_field_marked_with_the_figure_it_floors():
+    """README "add a gate metric": a field with FLOOR_OF in its metadata is checked, nothing else to edit."""
+    import dataclasses
+
+    from tweet_sentiment.evaluation import FLOOR_OF, gate_floors
+
+    assert gate_floors(EvaluateConfig(min_accuracy=0.6)) == {"accuracy": 0.6, "macro_recall": 0.0}
+
+    @dataclasses.dataclass
+    class WithF1Floor(EvaluateConfig):
+        min_macro_f1: float = dataclasses.field(
+            default=0.95, metadata={"help": "F1 floor", FLOOR_OF: "macro_f1"}
+        )
+
+    labels = [0, 1, 2] * 10
+    report = _report(labels, labels[:27] + [0, 0, 0])  # accuracy 0.93, macro F1 0.93: below 0.95
+    loose = EvaluateConfig(min_accuracy=0.0, min_gain_over_majority=-1.0)
+    assert apply_gate(report, loose).passed
+    decision = apply_gate(report, WithF1Floor(min_accuracy=0.0, min_gain_over_majority=-1.0))
+    assert decision.reasons == [f"macro_f1 {report['macro_f1']:.4f} is below the minimum 0.9500"]
+    with pytest.raises(ValueError, match="min_macro_f1 must be between 0 and 1"):
+        WithF1Floor(min_macro_f1=90)
+
+
 def test_always_neutral_rejected_even_above_the_accuracy_floor():
     labels = [1] * 60 + [0] * 20 + [2] * 20  # neutral-heavy: always-neutral scores 0.60
     report = _report(labels, [1] * 100)

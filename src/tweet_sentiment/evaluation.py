@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,6 +30,11 @@ class ConfusionMatrixSink(Protocol):
     def log_confusion_matrix(self, categories: list[str], matrix: list[list[int]]) -> None: ...
 
 
+# In an EvaluateConfig field's metadata: the field is the gate's lowest accepted value of that
+# report figure (apply_gate checks every such field; see README "Where to change what").
+FLOOR_OF = "floor_of"
+
+
 @dataclass
 class EvaluateConfig:
     """Which split to score and the thresholds of the gate."""
@@ -42,11 +47,16 @@ class EvaluateConfig:
         metadata={
             "help": "Gate: lowest accepted accuracy, in [0, 1]. 0.60 refuses a broken model (always-neutral "
             "scores 0.43 on TweetEval validation) and passes every measured run (0.72-0.79); regressions "
-            "are the champion comparison's job (max_regression)."
+            "are the champion comparison's job (max_regression).",
+            FLOOR_OF: "accuracy",
         },
     )
     min_macro_recall: float = field(
-        default=0.0, metadata={"help": "Gate: lowest accepted macro-averaged recall, in [0, 1]."}
+        default=0.0,
+        metadata={
+            "help": "Gate: lowest accepted macro-averaged recall, in [0, 1].",
+            FLOOR_OF: "macro_recall",
+        },
     )
     max_prediction_share: float = field(
         default=0.9,
@@ -82,7 +92,8 @@ class EvaluateConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("min_accuracy", "min_macro_recall", "max_prediction_share", "max_regression"):
+        floors = [f.name for f in fields(self) if FLOOR_OF in f.metadata]
+        for name in (*floors, "max_prediction_share", "max_regression"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 problems.append(f"{name} must be between 0 and 1 (a fraction, not a percentage), got {value}")
@@ -215,6 +226,11 @@ class EvaluationResult:
             raise ConfigError(f"{path}: not an evaluation report ({type(exc).__name__}: {exc})") from None
 
 
+def gate_floors(config: EvaluateConfig) -> dict[str, float]:
+    """``{figure: lowest accepted value}`` from the config fields marked with ``FLOOR_OF``."""
+    return {f.metadata[FLOOR_OF]: getattr(config, f.name) for f in fields(config) if FLOOR_OF in f.metadata}
+
+
 def majority_rate(report: dict[str, Any]) -> tuple[str, float]:
     """The most frequent true class and its share: the accuracy of always predicting it."""
     supports = {name: figures["support"] for name, figures in report["per_class"].items()}
@@ -238,7 +254,9 @@ def apply_gate(
     """
     reasons: list[str] = []
     notes: list[str] = []
-    for metric, floor in (("accuracy", config.min_accuracy), ("macro_recall", config.min_macro_recall)):
+    for metric, floor in gate_floors(config).items():
+        if metric not in report:
+            raise ConfigError(f"the gate has a floor for {metric!r}, a figure the metric does not compute")
         if report[metric] < floor:
             reasons.append(f"{metric} {report[metric]:.4f} is below the minimum {floor:.4f}")
 
@@ -392,8 +410,9 @@ def evaluate(
 
 def log_evaluation_metrics(result: EvaluationResult, sink: MetricsSink) -> None:
     """Headline and per-class figures, the verdict and the champion's figures, as KFP scalar metrics."""
-    for name, value in result.headline().items():
-        sink.log_metric(name, round(value, 6))
+    gated = [f.metadata[FLOOR_OF] for f in fields(EvaluateConfig) if FLOOR_OF in f.metadata]
+    for name in dict.fromkeys((*HEADLINE_METRICS, *gated)):
+        sink.log_metric(name, round(result.report[name], 6))
     sink.log_metric("examples", result.report["examples"])
     for name, figures in result.report["per_class"].items():
         for figure in ("precision", "recall", "f1"):
