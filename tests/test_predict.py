@@ -195,3 +195,23 @@ def test_every_format_of_the_shared_reader_table_is_scored_alike(tiny_model_dir,
     for suffix in ("parquet", "txt"):
         assert [r["probabilities"] for r in results[suffix]] == [r["probabilities"] for r in results["jsonl"]]
         assert [r["error"] for r in results[suffix]] == [None] * 3
+
+
+def test_cli_flags_are_the_config_fields_with_their_defaults():
+    import argparse
+    from dataclasses import fields
+
+    from tweet_sentiment.errors import ConfigError
+    from tweet_sentiment.predict import PredictConfig, add_predict_command
+
+    parser = argparse.ArgumentParser()
+    add_predict_command(parser.add_subparsers())
+    args = parser.parse_args(["predict", "--model", "m", "--registry", "r"])
+    defaults = PredictConfig(model="m", registry="r")
+    assert {f.name: getattr(args, f.name) for f in fields(PredictConfig)} == vars(defaults)
+    args = parser.parse_args(
+        ["predict", "--model", "m", "--batch-size", "8", "--no-progress", "--input-format", "parquet"]
+    )
+    assert (args.batch_size, args.progress, args.input_format) == (8, False, "parquet")
+    with pytest.raises(ConfigError, match="backend must be one of torch, onnx, auto, got 'gpu'"):
+        PredictConfig(model="m", backend="gpu")

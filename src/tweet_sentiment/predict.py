@@ -18,7 +18,7 @@ import os
 import sys
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,15 @@ from tweet_sentiment.predict_io import (
 )
 from tweet_sentiment.text import normalize_tweet
 
+# The choices of PredictConfig's fields that take one of a few values.
+CHOICES = {
+    "input_format": INPUT_FORMATS,
+    "output_format": OUTPUT_FORMATS,
+    "backend": BACKENDS,
+    "onnx_variant": ("int8", "fp32"),
+    "precision": ("auto", "fp32", "bf16"),
+}
+
 
 @dataclass
 class PredictConfig:
@@ -47,10 +56,19 @@ class PredictConfig:
         metadata={"help": "Registry alias (champion, latest), version number, or a save_pretrained path."}
     )
     registry: str = field(default="", metadata={"help": "Registry URI, for an alias or a version number."})
-    input: str = field(default="-", metadata={"help": "Input file, or - for stdin."})
-    output: str = field(default="-", metadata={"help": "Output file, or - for stdout."})
-    input_format: str = field(default="auto", metadata={"help": "auto (from the suffix; stdin: jsonl), ..."})
-    output_format: str = field(default="auto", metadata={"help": "auto (from the suffix; stdout: jsonl)."})
+    input: str = field(
+        default="-",
+        metadata={
+            "help": "Input file (JSONL, CSV, TSV, Parquet, or text: one tweet a line), or - for stdin."
+        },
+    )
+    output: str = field(default="-", metadata={"help": "Output file (JSONL or CSV), or - for stdout."})
+    input_format: str = field(
+        default="auto", metadata={"help": "auto: from the input's suffix (stdin: jsonl), or the format."}
+    )
+    output_format: str = field(
+        default="auto", metadata={"help": "auto: from the output's suffix (stdout: jsonl), or the format."}
+    )
     text_column: str = field(default="text", metadata={"help": "Field holding the tweet (JSONL/CSV)."})
     id_column: str = field(default="id", metadata={"help": "Field copied to the output when present."})
     backend: str = field(
@@ -73,15 +91,11 @@ class PredictConfig:
     progress: bool = field(default=True, metadata={"help": "Show a progress bar on stderr."})
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.input_format not in INPUT_FORMATS:
-            problems.append(f"input_format must be one of {', '.join(INPUT_FORMATS)}")
-        if self.output_format not in OUTPUT_FORMATS:
-            problems.append(f"output_format must be one of {', '.join(OUTPUT_FORMATS)}")
-        if self.backend not in BACKENDS:
-            problems.append(f"backend must be one of {', '.join(BACKENDS)}")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            problems.append("precision must be auto, fp32 or bf16")
+        problems = [
+            f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}"
+            for name, choices in CHOICES.items()
+            if getattr(self, name) not in choices
+        ]
         for name in ("batch_size", "max_length", "max_text_chars", "chunk_size"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1")
@@ -196,62 +210,39 @@ def run_predict(config: PredictConfig) -> dict[str, Any]:
 
 
 def add_predict_command(subparsers) -> argparse.ArgumentParser:
-    """Add ``predict`` to an ``argparse`` sub-command set (pipeline.py uses it)."""
+    """Add ``predict`` to an ``argparse`` sub-command set (pipeline.py uses it): one flag per
+    ``PredictConfig`` field, with the field's default and help."""
     parser = subparsers.add_parser(
         "predict",
         help="score tweets with a registered or saved model (streams; one output row per input row)",
         description=__doc__.split("\n\n")[0],
     )
-    parser.add_argument(
-        "--model", required=True, help=PredictConfig.__dataclass_fields__["model"].metadata["help"]
-    )
-    parser.add_argument(
-        "--registry",
-        default=os.environ.get("TWEET_SENTIMENT_REGISTRY", "model_registry"),
-        help="registry URI for an alias or version (default: $TWEET_SENTIMENT_REGISTRY or model_registry)",
-    )
-    parser.add_argument("--input", default="-", help="JSONL, CSV, TSV or text file; - for stdin")
-    parser.add_argument("--output", default="-", help="JSONL or CSV file; - for stdout")
-    parser.add_argument("--input-format", choices=INPUT_FORMATS, default="auto")
-    parser.add_argument("--output-format", choices=OUTPUT_FORMATS, default="auto")
-    parser.add_argument("--text-column", default="text")
-    parser.add_argument("--id-column", default="id")
-    parser.add_argument("--backend", choices=BACKENDS, default="torch")
-    parser.add_argument("--onnx-variant", choices=("int8", "fp32"), default="int8")
-    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--max-batch-tokens", type=int, default=4096)
-    parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--max-text-chars", type=int, default=1000)
-    parser.add_argument("--chunk-size", type=int, default=2048)
-    parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    for spec in fields(PredictConfig):
+        flag, help_text = "--" + spec.name.replace("_", "-"), spec.metadata["help"]
+        if spec.name == "model":
+            parser.add_argument(flag, required=True, help=help_text)
+        elif spec.name == "registry":
+            parser.add_argument(
+                flag,
+                default=os.environ.get("TWEET_SENTIMENT_REGISTRY", "model_registry"),
+                help=f"{help_text} (default: $TWEET_SENTIMENT_REGISTRY or model_registry)",
+            )
+        elif spec.name == "progress":
+            parser.add_argument(
+                "--no-progress", dest="progress", action="store_false", help="no progress bar"
+            )
+        else:
+            kind = type(spec.default)
+            parser.add_argument(
+                flag, type=kind, default=spec.default, choices=CHOICES.get(spec.name), help=help_text
+            )
     parser.set_defaults(handler=handle_predict)
     return parser
 
 
 def handle_predict(args: argparse.Namespace) -> int:
     try:
-        config = PredictConfig(
-            model=args.model,
-            registry=args.registry,
-            input=args.input,
-            output=args.output,
-            input_format=args.input_format,
-            output_format=args.output_format,
-            text_column=args.text_column,
-            id_column=args.id_column,
-            backend=args.backend,
-            onnx_variant=args.onnx_variant,
-            precision=args.precision,
-            batch_size=args.batch_size,
-            max_batch_tokens=args.max_batch_tokens,
-            max_length=args.max_length,
-            max_text_chars=args.max_text_chars,
-            chunk_size=args.chunk_size,
-            threads=args.threads,
-            progress=not args.no_progress,
-        )
+        config = PredictConfig(**{spec.name: getattr(args, spec.name) for spec in fields(PredictConfig)})
         run_predict(config)
     except TweetSentimentError as exc:
         print(f"predict: {exc}", file=sys.stderr)

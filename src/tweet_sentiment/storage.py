@@ -144,15 +144,19 @@ def _remote_call(what: str, uri: str, call: Callable[[], object]):
         raise DataSourceError(f"cannot {what} {uri}: {type(exc).__name__}: {exc}") from None
 
 
+def _existing(uri: str, check: Callable[[Path], bool], missing: str) -> Path:
+    path = Path(uri).expanduser()
+    if not check(path):
+        raise DataSourceError(f"{uri}: {missing}")
+    return path
+
+
 def fetch(uri: str, destination: str | os.PathLike[str]) -> Path:
     """A local path holding what ``uri`` names: a remote prefix is downloaded into ``destination``
     (relative names kept); a local path is returned as it is, nothing copied."""
     store = store_for(uri)
     if store is None:
-        path = Path(uri).expanduser()
-        if not path.exists():
-            raise DataSourceError(f"{uri}: no such file or directory")
-        return path
+        return _existing(uri, Path.exists, "no such file or directory")
     destination = Path(destination)
     count = _remote_call("read", uri, lambda: store.download(uri, destination))
     if count == 0:
@@ -164,10 +168,7 @@ def fetch_file(uri: str, directory: str | os.PathLike[str]) -> Path:
     """A local copy of the single file ``uri`` (into ``directory`` when remote)."""
     store = store_for(uri)
     if store is None:
-        path = Path(uri).expanduser()
-        if not path.is_file():
-            raise DataSourceError(f"{uri}: no such file")
-        return path
+        return _existing(uri, Path.is_file, "no such file")
     target = Path(directory) / uri.rstrip("/").rsplit("/", 1)[-1]
     _remote_call("read", uri, lambda: store.download_file(uri, target))
     return target
