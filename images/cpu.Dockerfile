@@ -26,12 +26,13 @@ RUN if find /tmp/wheelhouse -name "torch-2.13.0*.whl" | grep -q .; then \
 
 # The pinned dependencies (read from pyproject.toml, plus kfp so that the components run with
 # install_kfp_package=False: nothing is pip-installed when a step starts). A layer of its own, so
-# that a change to the code alone does not reinstall them.
+# that a change to the code alone does not reinstall them. Always with the "mirrors" extra (MLflow
+# client, Vertex AI SDK): register mirrors when the run's parameters ask for it.
 WORKDIR /src
 COPY pyproject.toml ./
 ARG PACKAGE_EXTRAS=""
 RUN python3 -c 'import sys, tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
-extras = [e for e in sys.argv[1].split(",") if e]; \
+extras = ["mirrors"] + [e for e in sys.argv[1].split(",") if e]; \
 print("\n".join(p["dependencies"] + [d for e in extras for d in p["optional-dependencies"][e]]))' \
         "${PACKAGE_EXTRAS}" > /tmp/requirements.txt \
     && pip install --no-cache-dir -r /tmp/requirements.txt "kfp==2.17.3"
@@ -45,7 +46,8 @@ COPY src ./src
 RUN pip install --no-cache-dir --no-deps --root /staging . \
     && cp -a /staging/. / \
     && pip check \
-    && python3 -c "import kfp, torch, transformers, tweet_sentiment; assert not torch.version.cuda, torch.__version__"
+    && python3 -c "import kfp, mlflow, torch, transformers, tweet_sentiment; assert not torch.version.cuda, torch.__version__" \
+    && python3 -c "from google.cloud import aiplatform"
 
 # ---------------------------------------------------------------- runtime stage: the venv, the project, a user
 FROM ${BASE_IMAGE}

@@ -145,3 +145,30 @@ def test_a_failed_mirror_keeps_the_registered_version(registry_uri, tiny_model_d
     assert registry.versions() == [1] and registry.get_alias(CHAMPION) == 1
     record = registry.mirrors(1)["mlflow"]
     assert record["ok"] is False and record["error"]
+
+
+def test_mlflow_telemetry_is_switched_off(tmp_path):
+    """Without the switch, importing mlflow starts a telemetry client (checked here too)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK", "CI")}
+    env.pop("PYTEST_CURRENT_TEST", None)
+    probe = (
+        "import sys\n"
+        "if sys.argv[1] == 'ours':\n"
+        "    from tweet_sentiment.mirrors.mlflow import mlflow_client\n"
+        f"    mlflow_client('sqlite:///{tmp_path / 'm.db'}')\n"
+        "else:\n"
+        "    import mlflow\n"
+        "from mlflow.telemetry import get_telemetry_client\n"
+        "print(get_telemetry_client() is None)\n"
+    )
+    results = {
+        how: subprocess.run(
+            [sys.executable, "-c", probe, how], env=env, capture_output=True, text=True, check=True
+        ).stdout.split()[-1]
+        for how in ("ours", "plain")
+    }
+    assert results == {"ours": "True", "plain": "False"}

@@ -21,3 +21,7 @@ class ModelSourceError(TweetSentimentError):
 
 class ConfigError(TweetSentimentError, ValueError):
     """A configuration value is out of range or inconsistent."""
+
+
+class MirrorError(TweetSentimentError):
+    """A registered version could not be copied to MLflow or Vertex AI; the registry is unaffected."""

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from tweet_sentiment.errors import TweetSentimentError
+from tweet_sentiment.mirrors import describe
 from tweet_sentiment.registry import CHAMPION, open_registry
 
 
@@ -51,8 +52,10 @@ def summarize_local_run(run_dir: str | Path, registry_uri: str) -> str:
         lines.append(
             f"registered: version {registered['version']} at {registered['uri']} (registry {registry_uri})"
         )
-
-        lines.append(f"{CHAMPION}: version {open_registry(registry_uri).get_alias(CHAMPION)}")
+        registry = open_registry(registry_uri)
+        lines.append(f"{CHAMPION}: version {registry.get_alias(CHAMPION)}")
+        for target, record in sorted(registry.mirrors(int(registered["version"])).items()):
+            lines.append(f"mirrored to {target}: {describe(record)}")
     else:
         lines.append("gate: FAILED, model not registered:")
         lines.extend(f"  - {reason}" for reason in report["gate_reasons"])

@@ -25,15 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tweet_sentiment.errors import TweetSentimentError
+from tweet_sentiment.errors import MirrorError
 from tweet_sentiment.registry_base import CHAMPION, RegisteredVersion, Registry
-
-TARGETS = ("mlflow", "vertex")
-
-
-class MirrorError(TweetSentimentError):
-    """A registered version could not be copied to a mirror; the registry itself is unaffected."""
-
 
 # mirror(version, champion) -> the record kept in the registry; raises on failure.
 Mirror = Callable[[RegisteredVersion, bool], dict[str, Any]]
