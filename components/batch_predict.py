@@ -23,7 +23,6 @@ def batch_predict(
     batch_predict_source: str,
     batch_predict_model: str,
     registry_uri: str,
-    max_length: int,
 ):
     """Scores `batch_predict_source` with the registry alias or version `batch_predict_model`, or with
     `model_version` when that is empty."""
@@ -37,6 +36,5 @@ def batch_predict(
             model=batch_predict_model or str(model_version),
             backend=backend,
             text_column=text_column,
-            max_length=max_length,
         )
     )

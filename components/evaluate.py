@@ -27,7 +27,6 @@ def evaluate(
     min_accuracy: float,
     min_macro_recall: float,
     max_regression: float,
-    max_length: int,
     registry_uri: str,
 ) -> bool:
     """Scores `eval_split`: accuracy, macro-recall, macro-F1, per-class figures, confusion matrix; the
@@ -51,5 +50,4 @@ def evaluate(
         min_accuracy=min_accuracy,
         min_macro_recall=min_macro_recall,
         max_regression=max_regression,
-        max_length=max_length,
     )

@@ -37,6 +37,11 @@ DIFFERENT_MEANING = {
     ): "TrainConfig.eval_split is the validation_split parameter",
     ("src/tweet_sentiment/steps.py", "eval_split"): "run_register: '' means no ONNX export",
     **{
+        (f"src/tweet_sentiment/{module}.py", "max_length"): "0: the model's own (inference_settings.json); "
+        "another value overrides it"
+        for module in ("evaluation", "inference", "onnx_export", "predict")
+    },
+    **{
         (f"src/tweet_sentiment/{module}.py", "batch_size"): _SCORING_BATCH
         for module in ("evaluation", "inference", "onnx_export", "predict")
     },

@@ -13,6 +13,7 @@ import numpy as np
 from tweet_sentiment.data import SplitData, load_split
 from tweet_sentiment.errors import ConfigError
 from tweet_sentiment.inference import choose_device, predict_probabilities
+from tweet_sentiment.inference_settings import inference_max_length
 from tweet_sentiment.labels import LABELS
 from tweet_sentiment.metrics import HEADLINE_METRICS, classification_report
 from tweet_sentiment.modeling import load_classifier, load_tokenizer
@@ -87,7 +88,9 @@ class EvaluateConfig:
         default=25, metadata={"help": "Misclassified tweets shown in the report (most confident first)."}
     )
     batch_size: int = field(default=64, metadata={"help": "Examples per forward pass."})
-    max_length: int = field(default=128, metadata={"help": "Tokens kept per tweet."})
+    max_length: int = field(
+        default=0, metadata={"help": "Tokens kept per tweet; 0: the model's own (saved with it by training)."}
+    )
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda."})
 
     def __post_init__(self) -> None:
@@ -332,7 +335,7 @@ def score_model(
         load_tokenizer(str(model_dir)),
         split,
         batch_size=config.batch_size,
-        max_length=config.max_length,
+        max_length=inference_max_length(model_dir, config.max_length),
     )
 
 

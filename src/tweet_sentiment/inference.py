@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from tweet_sentiment.errors import ConfigError, ModelSourceError
+from tweet_sentiment.inference_settings import inference_max_length
 
 ONNX_DIR = "onnx"
 FP32_FILE = "model.onnx"
@@ -294,7 +295,7 @@ class Scorer:
         precision: str = "auto",
         threads: int = 0,
         batch_size: int = 64,
-        max_length: int = 128,
+        max_length: int = 0,
         max_batch_tokens: int = 4096,
     ):
         import torch
@@ -306,7 +307,8 @@ class Scorer:
         threads = set_cpu_threads(threads)
         self.options = {
             "batch_size": batch_size,
-            "max_length": max_length,
+            # 0: the model's own (saved with it by training); another value overrides it
+            "max_length": inference_max_length(model_dir, max_length),
             "max_batch_tokens": max_batch_tokens,
         }
         self.tokenizer = load_tokenizer(str(model_dir))

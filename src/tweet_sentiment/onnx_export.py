@@ -16,12 +16,13 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from tweet_sentiment.errors import ConfigError
 from tweet_sentiment.inference import FP32_FILE, INT8_FILE, ONNX_DIR, REPORT_FILE, OnnxClassifier
+from tweet_sentiment.inference_settings import inference_max_length
 from tweet_sentiment.metrics import accuracy
 from tweet_sentiment.onnx_build import export_onnx, optimize_for_cpu, quantize_int8
 
@@ -64,7 +65,9 @@ class OnnxExportConfig:
     keep_fp32: bool = field(
         default=False, metadata={"help": "Also store the fp32 ONNX model (about 4x the int8 size)."}
     )
-    max_length: int = field(default=128, metadata={"help": "Tokens kept per tweet when scoring."})
+    max_length: int = field(
+        default=0, metadata={"help": "Tokens kept per tweet when scoring; 0: the model's own."}
+    )
     batch_size: int = field(default=64, metadata={"help": "Tweets per batch when scoring."})
 
     def __post_init__(self) -> None:
@@ -114,6 +117,7 @@ def export_for_registration(
     if not texts:
         raise ConfigError("the ONNX export needs evaluation tweets to measure the int8 accuracy; got none")
     model_dir = Path(model_dir)
+    config = replace(config, max_length=inference_max_length(model_dir, config.max_length))
     onnx_dir = model_dir / ONNX_DIR
     onnx_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = load_tokenizer(str(model_dir))
@@ -208,6 +212,7 @@ def _export_report(
     )
     return {
         "examples": examples,
+        "max_length": config.max_length,
         "torch_fp32_accuracy": round(torch_accuracy, 6),
         "onnx_int8_accuracy": chosen["accuracy"],
         "int8_accuracy_drop_points": chosen["accuracy_drop_points"],

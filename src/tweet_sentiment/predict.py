@@ -82,7 +82,9 @@ class PredictConfig:
     )
     batch_size: int = field(default=64, metadata={"help": "Most tweets per forward pass."})
     max_batch_tokens: int = field(default=4096, metadata={"help": "Most padded tokens per forward pass."})
-    max_length: int = field(default=128, metadata={"help": "Tokens kept per tweet (longer: truncated)."})
+    max_length: int = field(
+        default=0, metadata={"help": "Tokens kept per tweet (longer: truncated); 0: the model's own."}
+    )
     max_text_chars: int = field(
         default=1000, metadata={"help": "Longer texts are rejected (as in training)."}
     )
@@ -96,9 +98,11 @@ class PredictConfig:
             for name, choices in CHOICES.items()
             if getattr(self, name) not in choices
         ]
-        for name in ("batch_size", "max_length", "max_text_chars", "chunk_size"):
+        for name in ("batch_size", "max_text_chars", "chunk_size"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1")
+        if self.max_length < 0:
+            problems.append("max_length must be >= 0 (0: the model's own)")
         if self.max_batch_tokens < 0 or self.threads < 0:
             problems.append("max_batch_tokens and threads must be >= 0")
         if problems:

@@ -98,7 +98,7 @@ def run_evaluate(
 ) -> bool:
     """Score the model (and the registry's champion) and apply the gate.
 
-    ``settings`` are ``EvaluateConfig`` fields (split, min_accuracy, max_length, ...). Returns whether
+    ``settings`` are ``EvaluateConfig`` fields (split, min_accuracy, ...). Returns whether
     the gate passed; the reasons are printed and reported.
     """
     result = evaluate(
@@ -134,7 +134,7 @@ def run_register(
     ``eval_split`` the version also gets an int8 ONNX export in ``model/onnx/``, kept only when its
     accuracy on that split is within ``max_accuracy_drop_points`` of the torch model's; the
     measured figures and the decision go into the version's metadata. ``settings`` are
-    ``OnnxExportConfig`` fields (max_accuracy_drop_points, max_length, ...) and ``MirrorConfig``
+    ``OnnxExportConfig`` fields (max_accuracy_drop_points, ...) and ``MirrorConfig``
     fields (mlflow_tracking_uri, vertex_model, ...): once registered, the version is mirrored there
     (see tweet_sentiment.mirrors; a failed mirror fails the step, the registration stands).
     """

@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import re
 
+# The version of ``normalize_tweet``'s rules. Bump it whenever the output changes for any input: a
+# model records the version it was trained with (tweet_sentiment.inference_settings), and scoring it
+# with other rules is reported.
+NORMALIZER_VERSION = 1
+
 _MENTION = re.compile(r"(?<![\w@])@\w{1,50}")
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _LITERAL_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")

@@ -50,6 +50,7 @@ from tweet_sentiment.dev_split import resolve_selection_split
 from tweet_sentiment.distributed import Distributed
 from tweet_sentiment.errors import ConfigError, TweetSentimentError
 from tweet_sentiment.inference import autocast_dtype, pad_batch
+from tweet_sentiment.inference_settings import InferenceSettings, write_inference_settings
 from tweet_sentiment.modeling import DEFAULT_MODEL, load_classifier, load_tokenizer
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -82,7 +83,11 @@ class TrainConfig:
         default=32, metadata={"help": "Examples per optimizer step and per process (DDP: per rank)."}
     )
     max_length: int = field(
-        default=128, metadata={"help": "Tokens kept per tweet (longer ones are truncated)."}
+        default=128,
+        metadata={
+            "help": "Tokens kept per tweet (longer ones are truncated). Saved with the model "
+            "(inference_settings.json): evaluate, the ONNX check and predict score with it."
+        },
     )
     warmup_ratio: float = field(default=0.06, metadata={"help": "Share of steps with linear warm-up."})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay (not on biases/norms)."})
@@ -962,6 +967,7 @@ def save_model(
     output.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output, safe_serialization=True)
     setup.tokenizer.save_pretrained(output)
+    write_inference_settings(output, InferenceSettings(max_length=setup.config.max_length))
     summary = run_summary(setup, state, resumed_from, wall_seconds)
     (output / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
