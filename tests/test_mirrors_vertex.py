@@ -193,6 +193,17 @@ def test_later_versions_go_under_the_parent_model_and_champion_follows_ours(vert
     assert aliases == {"1": [], "2": [], "3": ["champion", "default"]}
 
 
+def test_a_champion_moved_by_hand_moves_in_vertex_too(vertex):
+    mirror = _mirror_to(vertex)
+    mirror(_version(1, "job-1"), True)
+    mirror(_version(2, "job-2"), True)
+    mirror.move_champion("1")  # what `models promote 1` does with version 1's mirror record
+    (merge,) = _requests(vertex, "POST", ":mergeVersionAliases")
+    assert unquote(merge.path) == f"/v1/{MODEL}@1:mergeVersionAliases"
+    aliases = {v["versionId"]: v["versionAliases"] for v in vertex.service.versions}
+    assert aliases == {"1": ["champion", "default"], "2": []}
+
+
 def test_a_retried_step_uploads_nothing_twice(vertex):
     mirror = _mirror_to(vertex)  # a resource name that does not exist yet: created with that id
     first = mirror(_version(1, "job-1"), True)

@@ -7,7 +7,7 @@ import json
 import sys
 
 from tweet_sentiment.errors import TweetSentimentError
-from tweet_sentiment.mirrors import describe, summarize
+from tweet_sentiment.mirrors import describe, move_champion, summarize
 from tweet_sentiment.registry import CHAMPION, Registry, open_registry
 
 DEFAULT_REGISTRY = "model_registry"
@@ -71,6 +71,13 @@ def format_listing(registry: Registry) -> str:
     return "\n".join(lines)
 
 
+def _follow_in_mirrors(registry: Registry, alias: str, version: int) -> None:
+    """The mirrors' champion follows ours (other aliases exist only in this registry)."""
+    if alias == CHAMPION:
+        for line in move_champion(registry, version):
+            print(f"  {line}")
+
+
 def run_models_command(args: argparse.Namespace) -> int:
     try:
         registry = open_registry(args.registry)
@@ -91,10 +98,12 @@ def run_models_command(args: argparse.Namespace) -> int:
             before = registry.get_alias(args.alias)
             registry.set_alias(args.alias, version, reason="promoted by hand")
             print(f"{args.alias}: version {before if before is not None else '(none)'} -> {version}")
+            _follow_in_mirrors(registry, args.alias, version)
         elif args.models_action == "rollback":
             before = registry.get_alias(args.alias)
             version = registry.rollback_alias(args.alias)
             print(f"{args.alias}: version {before} -> {version} (rolled back)")
+            _follow_in_mirrors(registry, args.alias, version)
         else:
             raise AssertionError(args.models_action)
     except TweetSentimentError as exc:

@@ -137,13 +137,48 @@ def mirror_version(
     return records
 
 
+def move_champion(registry: Registry, version: int) -> list[str]:
+    """Our ``champion`` was moved to ``version`` by hand (``models promote|rollback``): move it in
+    each mirror that holds that version, as recorded in ``mirrors/<version>.json``.
+
+    Returns one line per mirror; raises :class:`MirrorError` naming the mirrors that failed.
+    """
+    lines, failures = [], []
+    for target, record in sorted(registry.mirrors(version).items()):
+        if not record.get("ok"):
+            lines.append(f"{target}: version {version} was never mirrored there; its champion stays")
+            continue
+        try:
+            _mirror_from_record(target, record).move_champion(record["version"])
+        except Exception as exc:  # any client or network error
+            failures.append(f"{target}: {type(exc).__name__}: {exc}")
+            continue
+        lines.append(f"{target}: champion -> {describe(record)}")
+    if failures:
+        raise MirrorError(
+            f"champion now points at version {version} in the registry, but not in: " + "; ".join(failures)
+        )
+    return lines
+
+
+def _mirror_from_record(target: str, record: dict[str, Any]):
+    if target == "mlflow":
+        from tweet_sentiment.mirrors.mlflow import MlflowMirror
+
+        return MlflowMirror(record["tracking_uri"], record["model"])
+    if target == "vertex":
+        from tweet_sentiment.mirrors.vertex import VertexMirror
+
+        return VertexMirror(record["model"])
+    raise MirrorError(f"unknown mirror {target!r}")
+
+
 def describe(record: dict[str, Any]) -> str:
-    """One line for a mirror record, e.g. ``tweet-sentiment v3 (champion)`` or ``FAILED (...)``."""
+    """One line for a mirror record, e.g. ``tweet-sentiment v3 at https://...`` or ``FAILED (...)``."""
     if not record.get("ok"):
         return f"FAILED ({record.get('error', 'unknown error')})"
-    text = record.get("ref") or "?"
     where = record.get("tracking_uri")
-    return f"{text}{' (champion)' if record.get('champion') else ''}{f' at {where}' if where else ''}"
+    return f"{record.get('ref') or '?'}{f' at {where}' if where else ''}"
 
 
 def summarize(records: dict[str, dict[str, Any]]) -> str:

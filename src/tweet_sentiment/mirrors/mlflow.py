@@ -64,6 +64,12 @@ class MlflowMirror:
             "ref": f"{self.model_name} v{existing.version}",
         }
 
+    def move_champion(self, mlflow_version: int | str) -> None:
+        """Point the ``champion`` alias at ``mlflow_version`` (after a promotion by hand)."""
+        mlflow_client(self.tracking_uri).set_registered_model_alias(
+            self.model_name, CHAMPION, str(mlflow_version)
+        )
+
 
 def mlflow_client(tracking_uri: str):
     """An ``MlflowClient`` for ``tracking_uri`` (tracking and model registry), with telemetry off."""

@@ -68,7 +68,9 @@ class VertexMirror:
         if model is None:
             model = self._upload(aiplatform, parent, registered, champion)
         elif champion and CHAMPION not in model.version_aliases:
-            aiplatform.models.ModelRegistry(model).add_version_aliases([CHAMPION], model.version_id)
+            aiplatform.models.ModelRegistry(model).add_version_aliases(
+                [CHAMPION, "default"], model.version_id
+            )
         if not list(model.list_model_evaluations()):
             import_evaluation(model, registered)
         return {
@@ -77,6 +79,11 @@ class VertexMirror:
             "champion": champion,
             "ref": f"{model.resource_name}@{model.version_id}",
         }
+
+    def move_champion(self, version_id: str) -> None:
+        """Give version ``version_id`` of the model the aliases ``champion`` and ``default``."""
+        aiplatform = self._sdk()
+        aiplatform.models.ModelRegistry(self.model).add_version_aliases([CHAMPION, "default"], version_id)
 
     def _sdk(self):
         from google.cloud import aiplatform
