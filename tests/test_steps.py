@@ -56,7 +56,7 @@ def test_train_config_rejects_nonsense():
 
 
 def test_missing_model_directory_is_a_clear_error(dataset_dir, tmp_path):
-    with pytest.raises(ModelSourceError, match="no such directory"):
+    with pytest.raises(ModelSourceError, match="no such file or directory"):
         run_train(str(dataset_dir), str(tmp_path), model_name="./no/such/model", **TINY_TRAINING)
 
 

