@@ -1,9 +1,9 @@
 """Where each pipeline setting's default and help text are declared, once.
 
 A step's settings are the fields of its config dataclass (``PreprocessConfig``, ``TrainConfig``,
-``EvaluateConfig``, ``OnnxExportConfig``, ``MirrorConfig``, ``PredictConfig``); settings of the
-pipeline as a whole
-are the fields of ``PipelineSettings`` below. Everything else reads them through :func:`setting`:
+``EvaluateConfig``, ``OnnxExportConfig``, ``MirrorConfig``, ``PredictConfig``, ``SweepConfig``);
+settings of the pipeline as a whole are the fields of ``PipelineSettings`` below. Everything else
+reads them through :func:`setting`:
 
 * the pipeline's signature and its parameter descriptions (``pipeline.py``),
 * the components' defaults and ``Args:`` descriptions (``components/_settings.py``),
@@ -25,6 +25,7 @@ from tweet_sentiment.evaluation import EvaluateConfig
 from tweet_sentiment.mirrors import MirrorConfig
 from tweet_sentiment.onnx_export import OnnxExportConfig
 from tweet_sentiment.predict import PredictConfig
+from tweet_sentiment.sweep import SweepConfig
 from tweet_sentiment.training import TrainConfig
 
 
@@ -82,6 +83,7 @@ CONFIGS: tuple[type, ...] = (
     OnnxExportConfig,
     MirrorConfig,
     PredictConfig,
+    SweepConfig,
 )
 _TYPES = {"str": str, "int": int, "float": float, "bool": bool}
 
