@@ -31,6 +31,7 @@ from components.batch_predict import batch_predict
 from components.evaluate import evaluate
 from components.preprocess import preprocess
 from components.register import register
+from components.sweep import plan_trials, select_model
 from components.train import train
 from tweet_sentiment.predict import add_predict_command
 from tweet_sentiment.registry_cli import add_models_command, run_models_command
@@ -77,6 +78,8 @@ class PipelineOptions:
     mlflow_token_secret: str = "mlflow-tracking"
     target: str = "kubeflow"
     images: ImageSet = DEFAULT_IMAGES
+    # Trials of a sweep that train at once (each on its own GPU node); the rest wait their turn.
+    sweep_parallelism: int = 4
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:
@@ -118,6 +121,8 @@ def create_pipeline(options: PipelineOptions | None = None):
     evaluate_op = with_image(evaluate, images.cpu)
     register_op = with_image(register, images.cpu)
     batch_predict_op = with_image(batch_predict, images.cpu)
+    plan_trials_op = with_image(plan_trials, images.cpu)
+    select_model_op = with_image(select_model, images.cpu)
 
     def tweet_sentiment_pipeline(
         registry_uri: str,
@@ -130,6 +135,7 @@ def create_pipeline(options: PipelineOptions | None = None):
         model_name: str = default("model_name"),
         epochs: float = default("epochs"),
         learning_rate: float = default("learning_rate"),
+        class_weight_power: float = default("class_weight_power"),
         batch_size: int = default("batch_size"),
         max_length: int = default("max_length"),
         seed: int = default("seed"),
@@ -139,6 +145,8 @@ def create_pipeline(options: PipelineOptions | None = None):
         eval_every_steps: int = default("eval_every_steps"),
         checkpoint_root: str = default("checkpoint_root"),
         checkpoint_every_steps: int = default("checkpoint_every_steps"),
+        sweep: str = default("sweep"),
+        soup_top_k: int = default("soup_top_k"),
         min_accuracy: float = default("min_accuracy"),
         min_macro_recall: float = default("min_macro_recall"),
         max_regression: float = default("max_regression"),
@@ -155,10 +163,17 @@ def create_pipeline(options: PipelineOptions | None = None):
         preprocess_task.set_display_name("preprocess")
         dataset = preprocess_task.outputs["dataset"]
 
-        train_task = train_op(
-            **_bind(train_op, parameters, dataset=dataset, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
+        # One train task per trial of `sweep` (one trial when empty), then the best on dev is kept.
+        plan_task = plan_trials_op(
+            **_bind(plan_trials_op, parameters, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
         )
-        train_task.set_display_name("train")
+        plan_task.set_display_name("plan-trials")
+        with dsl.ParallelFor(plan_task.output, parallelism=options.sweep_parallelism, name="trials") as trial:
+            trial_settings = {
+                k: getattr(trial, k) for k in ("run_id", "learning_rate", "class_weight_power", "seed")
+            }
+            train_task = train_op(**_bind(train_op, parameters, dataset=dataset, **trial_settings))
+        train_task.set_display_name("train")  # the loop's task: placed on a GPU node below
         train_task.set_cpu_limit(gpu.cpu_limit).set_memory_limit(gpu.memory_limit)
         train_task.set_retry(num_retries=options.train_retries, backoff_duration="60s", backoff_factor=2.0)
         if options.target == "vertex":
@@ -181,7 +196,16 @@ def create_pipeline(options: PipelineOptions | None = None):
                 effect=gpu.toleration_effect,
             )
 
-        model = train_task.outputs["model"]
+        select_task = select_model_op(
+            **_bind(
+                select_model_op,
+                parameters,
+                models=dsl.Collected(train_task.outputs["model"]),
+                dataset=dataset,
+            )
+        )
+        select_task.set_display_name("select-model")
+        model = select_task.outputs["model"]
         evaluate_task = evaluate_op(**_bind(evaluate_op, parameters, model=model, dataset=dataset))
         evaluate_task.set_display_name("evaluate")
 

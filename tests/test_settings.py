@@ -27,6 +27,8 @@ COMPONENTS = (
     pipeline.evaluate,
     pipeline.register,
     pipeline.batch_predict,
+    pipeline.plan_trials,
+    pipeline.select_model,
 )
 # Literal defaults under a pipeline parameter's name that mean something else there, and why.
 _SCORING_BATCH = "tweets per forward pass when scoring, not the training batch"

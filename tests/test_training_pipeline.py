@@ -26,9 +26,16 @@ def test_num_gpus_is_a_run_time_accelerator_count_and_train_retries(tmp_path):
         assert name in inputs
     executor = spec["deploymentSpec"]["executors"]["exec-train"]["container"]
     assert "num_gpus" in executor["resources"]["accelerator"]["resourceCount"]
-    task = spec["root"]["dag"]["tasks"]["train"]
+    # The train task runs in the sweep's loop (one iteration without a sweep).
+    (task,) = [
+        c["dag"]["tasks"]["train"]
+        for c in spec["components"].values()
+        if "train" in c.get("dag", {}).get("tasks", {})
+    ]
     assert task["retryPolicy"]["maxRetryCount"] >= 1
-    assert task["inputs"]["parameters"]["num_gpus"] == {"componentInputParameter": "num_gpus"}
+    assert task["inputs"]["parameters"]["num_gpus"] == {
+        "componentInputParameter": "pipelinechannel--num_gpus"
+    }
     assert "metrics" in spec["components"]["comp-train"]["outputDefinitions"]["artifacts"]
 
 
