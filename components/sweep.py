@@ -39,16 +39,13 @@ def select_model(
     metrics: dsl.Output[dsl.Metrics],
     *,
     soup_top_k: int,
-    max_length: int,
 ):
     """Keeps the trial with the best macro-recall (then accuracy) on the selection split; with
     soup_top_k >= 2, the uniform weight average of the top-k trials when it scores better there."""
     from tweet_sentiment.sweep import select_model as select
     from tweet_sentiment.sweep import selection_metrics
 
-    decision = select(
-        [m.path for m in models], dataset.path, model.path, soup_top_k=soup_top_k, max_length=max_length
-    )
+    decision = select([m.path for m in models], dataset.path, model.path, soup_top_k=soup_top_k)
     for name, value in selection_metrics(decision).items():
         metrics.log_metric(name, value)
     model.metadata.update({"kept": decision["kept"], "selection_split": decision["selection_split"]})

@@ -88,7 +88,7 @@ def _fabricated_trial(source, out, dataset_dir, change):
     weights = load_file(out / "model.safetensors")
     save_file(change(weights), str(out / "model.safetensors"), metadata={"format": "pt"})
     summary = json.loads((out / "training_summary.json").read_text())
-    recall, accuracy = score_on_split(out, dataset_dir, "validation", 32)
+    recall, accuracy = score_on_split(out, dataset_dir, "validation")
     summary.update(best_validation_macro_recall=recall, best_validation_accuracy=accuracy)
     (out / "training_summary.json").write_text(json.dumps(summary))
     return out
@@ -133,9 +133,7 @@ def test_a_soup_that_scores_better_is_kept(trials, dataset_dir, tmp_path):
     plus = _fabricated_trial(good, tmp_path / "plus", dataset_dir, lambda w: {**w, HEAD: w[HEAD] + noise})
     minus = _fabricated_trial(good, tmp_path / "minus", dataset_dir, lambda w: {**w, HEAD: w[HEAD] - noise})
     assert max(_figures(plus), _figures(minus)) < _figures(good)
-    decision = select_model(
-        [str(plus), str(minus)], dataset_dir, tmp_path / "chosen", soup_top_k=2, max_length=32
-    )
+    decision = select_model([str(plus), str(minus)], dataset_dir, tmp_path / "chosen", soup_top_k=2)
     soup = decision["soup"]
     assert soup["members"] == [decision["best_trial"], 1 - decision["best_trial"]]
     assert soup["kept"] and decision["kept"] == "soup-of-2"
@@ -144,7 +142,7 @@ def test_a_soup_that_scores_better_is_kept(trials, dataset_dir, tmp_path):
     )
     written = load_file(tmp_path / "chosen" / "model.safetensors")
     assert torch.allclose(written[HEAD], load_file(good / "model.safetensors")[HEAD], atol=1e-5)
-    assert score_on_split(tmp_path / "chosen", dataset_dir, "validation", 32) == (
+    assert score_on_split(tmp_path / "chosen", dataset_dir, "validation") == (
         soup["validation_macro_recall"],
         soup["validation_accuracy"],
     )
@@ -155,9 +153,7 @@ def test_a_soup_that_scores_no_better_is_dropped(trials, dataset_dir, tmp_path):
     """The soup of a trial and its identical copy is the trial: no better, so the trial is kept."""
     good = trials[1]
     copy = _fabricated_trial(good, tmp_path / "copy", dataset_dir, lambda w: w)
-    decision = select_model(
-        [str(good), str(copy)], dataset_dir, tmp_path / "chosen", soup_top_k=2, max_length=32
-    )
+    decision = select_model([str(good), str(copy)], dataset_dir, tmp_path / "chosen", soup_top_k=2)
     assert decision["soup"]["members"] == [0, 1] and decision["soup"]["kept"] is False
     assert decision["kept"] == "trial-0"
     written, expected = (

@@ -211,12 +211,13 @@ def uniform_soup(model_dirs: list[Path]) -> dict[str, Any]:
     return soup
 
 
-def score_on_split(model_dir: Path, dataset_dir: str | os.PathLike[str], split: str, max_length: int):
-    """(macro-recall, accuracy) of a saved model on ``split`` of the dataset (evaluate's scoring)."""
+def score_on_split(model_dir: Path, dataset_dir: str | os.PathLike[str], split: str):
+    """(macro-recall, accuracy) of a saved model on ``split`` of the dataset (evaluate's scoring, with
+    the max_length the model was trained with)."""
     from tweet_sentiment.data import load_split
     from tweet_sentiment.evaluation import EvaluateConfig, score_model
 
-    config = EvaluateConfig(split=split, max_length=max_length)
+    config = EvaluateConfig(split=split)
     report, _ = score_model(model_dir, load_split(dataset_dir, split), config)
     return report["macro_recall"], report["accuracy"]
 
@@ -227,7 +228,6 @@ def select_model(
     output_dir: str | os.PathLike[str],
     *,
     soup_top_k: int = 0,
-    max_length: int = 128,
 ) -> dict[str, Any]:
     """Copy the best trial (or the soup, when it scores better) to ``output_dir``; return the decision.
 
@@ -250,26 +250,24 @@ def select_model(
     }
     members = [t for t in ranked if same_architecture(best, t)][: max(soup_top_k, 0)]
     if soup_top_k >= 2 and len(members) >= 2 and best.split:
-        decision["soup"] = _try_soup(best, members, dataset_dir, output, max_length)
+        decision["soup"] = _try_soup(best, members, dataset_dir, output)
         if decision["soup"]["kept"]:
             decision["kept"] = f"soup-of-{len(members)}"
     (output / SELECTION_FILE).write_text(json.dumps(decision, indent=2) + "\n", encoding="utf-8")
     return decision
 
 
-def _try_soup(
-    best: Trial, members: list[Trial], dataset_dir, output: Path, max_length: int
-) -> dict[str, Any]:
+def _try_soup(best: Trial, members: list[Trial], dataset_dir, output: Path) -> dict[str, Any]:
     """Score the best trial and the soup of ``members`` on the selection split; the winner stays in
     ``output``."""
     from safetensors.torch import save_file
 
-    best_key = score_on_split(output, dataset_dir, best.split, max_length)
+    best_key = score_on_split(output, dataset_dir, best.split)
     best_weights = (output / MODEL_WEIGHTS).read_bytes()
     save_file(
         uniform_soup([t.model_dir for t in members]), str(output / MODEL_WEIGHTS), metadata={"format": "pt"}
     )
-    soup_key = score_on_split(output, dataset_dir, best.split, max_length)
+    soup_key = score_on_split(output, dataset_dir, best.split)
     kept = soup_key > best_key
     if not kept:
         (output / MODEL_WEIGHTS).write_bytes(best_weights)
