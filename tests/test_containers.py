@@ -129,27 +129,36 @@ def test_caches_are_writable(engine, images, kind, user):
 
 @pytest.mark.parametrize("kind", ["cpu", "gpu"])
 def test_image_holds_no_tests_sources_wheels_caches_compilers_or_credentials(engine, images, kind):
-    our_tests = sorted(p.name for p in (ROOT / "tests").glob("*.py"))
-    names = our_tests + [
-        ".git",
-        "*.whl",
-        ".netrc",
-        ".git-credentials",
-        "application_default_credentials.json",
-        "credentials.db",
-        ".pypirc",
-        "gcc",
-        "cc",
-        "g++",
-    ]
-    predicate = " -o ".join(f"-name {name!r}" for name in names)
-    script = (
-        f"find / -xdev \\( {predicate} -o -path '*/.cache/pip' -o -path /root/.docker \\) -print "
-        "2>/dev/null; "
-        "ls -d /src /staging /tmp/wheelhouse /tmp/requirements.txt 2>/dev/null; true"
+    leftovers = " -o ".join(
+        f"-name {name!r}"
+        for name in (
+            ".git",
+            "*.whl",
+            ".netrc",
+            ".git-credentials",
+            "application_default_credentials.json",
+            "credentials.db",
+            ".pypirc",
+        )
+    )
+    # Third-party packages ship their own tests (some named like ours): look for ours outside them.
+    ours = " -o ".join(f"-name {p.name!r}" for p in sorted((ROOT / "tests").glob("*.py")))
+    package = "/opt/tweet-sentiment/lib/python3.11/site-packages/tweet_sentiment"
+    script = "\n".join(
+        [
+            # /usr/share/python-wheels: Debian's pip/setuptools wheels for `python3 -m venv` (the base's).
+            "find / -xdev -path /usr/share/python-wheels -prune -o "
+            f"\\( {leftovers} -o -path '*/.cache/pip' -o -path /root/.docker \\) -print",
+            f"find / -xdev -path '*/site-packages' -prune -o \\( {ours} \\) -type f -print",
+            f"find {package} -name 'test_*.py' -o -name conftest.py -o -type d -name tests",
+            "command -v gcc cc g++ c++ make",
+            "ls -d /src /staging /tmp/wheelhouse /tmp/requirements.txt /tmp/pyproject.toml 2>/dev/null",
+            "true",
+        ]
     )
     found = _run(engine, getattr(images, kind), ["bash", "-c", script], user="0").split()
     assert found == [], found
+    assert _run(engine, getattr(images, kind), ["ls", package]).split(), "the package is not installed"
 
 
 def test_gpu_image_has_cuda_torch_and_sees_no_gpu_here(engine, images):
