@@ -48,4 +48,6 @@ def select_model(
     decision = select([m.path for m in models], dataset.path, model.path, soup_top_k=soup_top_k)
     for name, value in selection_metrics(decision).items():
         metrics.log_metric(name, value)
+    # The kept trial's training parameters and figures travel on (register records them), with the choice.
+    model.metadata.update(models[decision["best_trial"]].metadata)
     model.metadata.update({"kept": decision["kept"], "selection_split": decision["selection_split"]})

@@ -80,6 +80,12 @@ def test_a_sweep_runs_locally_and_the_best_trial_on_dev_is_registered(tiny_model
     assert decision["soup"]["members"] and decision["kept"] in ("trial-0", "trial-1", "soup-of-2")
     summaries = sorted((tmp_path / "root").rglob("training_summary.json"))
     assert {json.loads(p.read_text())["config"]["eval_split"] for p in summaries} == {"dev"}
+    # The registered version records the kept trial's training parameters and the choice.
+    (version,) = (json.loads(next((tmp_path / "reg").rglob("metadata.json")).read_text()),)
+    best = decision["trials"][decision["best_trial"]]
+    assert version["parameters"]["param_learning_rate"] == best["learning_rate"]
+    assert version["parameters"]["param_seed"] == best["seed"]
+    assert version["parameters"]["kept"] == decision["kept"]
     (report,) = (tmp_path / "root").rglob("report")
     assert json.loads(Path(report).read_text())["split"] == "validation"
 
