@@ -13,6 +13,7 @@ from tweet_sentiment.errors import ConfigError
 from tweet_sentiment.steps import run_train
 from tweet_sentiment.sweep import (
     SELECTION_FILE,
+    describe_selection,
     plan_trials,
     score_on_split,
     select_model,
@@ -147,6 +148,9 @@ def test_a_soup_that_scores_better_is_kept(trials, dataset_dir, tmp_path):
         soup["validation_accuracy"],
     )
     assert selection_metrics(decision)["soup_kept"] == 1.0
+    assert "soup-of-2 of 2 trial(s)" in describe_selection(decision) and "(kept)" in describe_selection(
+        decision
+    )
 
 
 def test_a_soup_that_scores_no_better_is_dropped(trials, dataset_dir, tmp_path):
@@ -174,6 +178,7 @@ def test_a_soup_that_scores_no_better_is_dropped(trials, dataset_dir, tmp_path):
 def test_a_single_trial_passes_through_and_no_trials_is_an_error(trials, dataset_dir, tmp_path):
     decision = select_model([str(trials[1])], dataset_dir, tmp_path / "one", soup_top_k=3)
     assert decision["kept"] == "trial-0" and "soup" not in decision
+    assert describe_selection(decision).startswith("selected on validation: trial-0 of 1 trial(s)")
     assert (tmp_path / "one" / "tokenizer.json").exists()
     with pytest.raises(ConfigError, match="no trials"):
         select_model([], dataset_dir, tmp_path / "none")

@@ -65,7 +65,8 @@ def test_a_sweep_runs_locally_and_the_best_trial_on_dev_is_registered(tiny_model
         *("--registry", str(tmp_path / "reg"), "--pipeline-root", str(tmp_path / "root")),
     ]
     assert pipeline.main(args) == 0
-    assert "registered: version 1" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "registered: version 1" in out
     (selection_file,) = (tmp_path / "root").rglob("selection.json")
     decision = json.loads(selection_file.read_text())
     assert decision["selection_split"] == "dev"
@@ -78,6 +79,7 @@ def test_a_sweep_runs_locally_and_the_best_trial_on_dev_is_registered(tiny_model
         == max(decision["trials"], key=lambda t: (t["dev_macro_recall"], t["dev_accuracy"]))["trial"]
     )
     assert decision["soup"]["members"] and decision["kept"] in ("trial-0", "trial-1", "soup-of-2")
+    assert f"selected on dev: {decision['kept']} of 2 trial(s)" in out
     summaries = sorted((tmp_path / "root").rglob("training_summary.json"))
     assert {json.loads(p.read_text())["config"]["eval_split"] for p in summaries} == {"dev"}
     # The registered version records the kept trial's training parameters and the choice.

@@ -8,6 +8,7 @@ from pathlib import Path
 from tweet_sentiment.errors import TweetSentimentError
 from tweet_sentiment.mirrors import describe
 from tweet_sentiment.registry import CHAMPION, open_registry
+from tweet_sentiment.sweep import SELECTION_FILE, describe_selection
 
 
 def latest_run_dir(pipeline_root: str | Path) -> Path:
@@ -26,9 +27,11 @@ def summarize_local_run(run_dir: str | Path, registry_uri: str) -> str:
     if not reports:
         raise TweetSentimentError(f"the run in {run_dir} has no evaluation report")
     report = json.loads(reports[0].read_text(encoding="utf-8"))
+    selections = sorted(run_dir.glob(f"select-model/model/{SELECTION_FILE}"))
     lines = [
         "",
         f"run: {run_dir.name}  (artifacts in {run_dir})",
+        *[describe_selection(json.loads(path.read_text(encoding="utf-8"))) for path in selections[:1]],
         f"evaluated on the {report['split']} split ({report['examples']} tweets):",
         f"  accuracy      {report['accuracy']:.4f}",
         f"  macro recall  {report['macro_recall']:.4f}",

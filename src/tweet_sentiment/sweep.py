@@ -295,3 +295,18 @@ def selection_metrics(decision: dict[str, Any]) -> dict[str, float]:
             figures[f"soup_{split}_{name}"] = float(soup_value)
     figures["soup_kept"] = float(decision["kept"].startswith("soup"))
     return figures
+
+
+def describe_selection(decision: dict[str, Any]) -> str:
+    """One line for run-local's summary: what select-model kept, on which split, with which figure."""
+    split, trials = decision["selection_split"], decision["trials"]
+    best = next(t for t in trials if t["trial"] == decision["best_trial"])
+    settings = ", ".join(f"{k} {best[k]:g}" for k in TRIAL_KEYS)
+    recall = best.get(f"{split}_macro_recall")
+    figure = f"{split} macro recall {recall:.4f}" if recall is not None else "no selection split"
+    line = f"selected on {split or '-'}: {decision['kept']} of {len(trials)} trial(s) ({settings}; {figure})"
+    soup = decision.get("soup")
+    if soup:
+        verdict = "kept" if soup["kept"] else "not better"
+        line += f"; soup of {len(soup['members'])}: {soup[f'{split}_macro_recall']:.4f} ({verdict})"
+    return line
