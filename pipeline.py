@@ -29,10 +29,13 @@ from components._images import DEFAULT_IMAGES, ImageSet, with_image
 from components._settings import setting_inputs
 from components.batch_predict import batch_predict
 from components.evaluate import evaluate
+from components.notify import notify
 from components.preprocess import preprocess
 from components.register import register
 from components.sweep import plan_trials, select_model
 from components.train import train
+from deploy.placement import GpuSettings, Placement, add_placement_flags, placement_from_args
+from tweet_sentiment.notify import WEBHOOK_ENV as NOTIFY_WEBHOOK_ENV
 from tweet_sentiment.predict import add_predict_command
 from tweet_sentiment.registry_cli import add_models_command, run_models_command
 from tweet_sentiment.settings import default, setting
@@ -50,40 +53,81 @@ DEFAULT_PACKAGE_PATHS = {"kubeflow": DEFAULT_PACKAGE_PATH, "vertex": ROOT / "pip
 
 
 @dataclass(frozen=True)
-class GpuSettings:
-    """Where the train task runs on the cluster. Defaults target a GKE node pool with one L4 GPU.
-
-    ``accelerator_type`` is the Kubernetes resource (Kubeflow); ``vertex_accelerator_type`` the
-    Vertex AI machine-spec accelerator (NVIDIA_L4, NVIDIA_TESLA_T4, NVIDIA_A100_80GB, ...).
-    """
-
-    accelerator_type: str = "nvidia.com/gpu"
-    vertex_accelerator_type: str = "NVIDIA_L4"
-    accelerator_limit: int = default("num_gpus")
-    node_selector_key: str = "cloud.google.com/gke-accelerator"
-    node_selector_value: str = "nvidia-l4"
-    toleration_key: str = "nvidia.com/gpu"
-    toleration_operator: str = "Exists"
-    toleration_effect: str = "NoSchedule"
-    cpu_limit: str = "8"
-    memory_limit: str = "32G"
-
-
-@dataclass(frozen=True)
 class PipelineOptions:
-    gpu: GpuSettings = field(default_factory=GpuSettings)
-    train_retries: int = 2
-    register_retries: int = 2
-    # Kubernetes secret whose key "token" becomes MLFLOW_TRACKING_TOKEN in the register task (Kubeflow).
-    mlflow_token_secret: str = "mlflow-tracking"
+    """Compile-time choices: the target, the images and the placement (deploy/placement.py)."""
+
+    placement: Placement = field(default_factory=Placement)
     target: str = "kubeflow"
     images: ImageSet = DEFAULT_IMAGES
+    # Kubernetes secret whose key "token" becomes MLFLOW_TRACKING_TOKEN in the register task (Kubeflow).
+    mlflow_token_secret: str = "mlflow-tracking"
     # Trials of a sweep that train at once (each on its own GPU node); the rest wait their turn.
     sweep_parallelism: int = 4
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:
             raise ValueError(f"target {self.target!r} is not one of {', '.join(TARGETS)}")
+
+    @property
+    def gpu(self) -> GpuSettings:
+        return self.placement.gpu
+
+
+# Which tasks a backend may serve from its cache, and why (README "Caching"). preprocess resolves
+# "<prefix>/latest" and reads a source that changes under a constant parameter; register writes the
+# registry (its effect, not its output, is the point); batch-predict reads a file that may change;
+# notify must report this run; plan-trials is cheap. train, select-model and evaluate are pure
+# functions of their inputs: the dataset artifact of this run's (uncached) preprocess, whose metadata
+# carries its content fingerprint, the models made from it, and their parameters.
+CACHED_TASKS = frozenset({"train", "select-model", "evaluate"})
+
+
+def _size(task, name: str, placement: Placement):
+    """Display name, caching, requests/limits and retries of one task: the same rules for every task."""
+    resources = placement.resources[name]
+    task.set_display_name(name)
+    task.set_caching_options(name in CACHED_TASKS)
+    task.set_cpu_request(resources.cpu_request).set_cpu_limit(resources.cpu_limit)
+    task.set_memory_request(resources.memory_request).set_memory_limit(resources.memory_limit)
+    if name != "notify":
+        task.set_retry(
+            num_retries=placement.retries,
+            backoff_duration=placement.backoff,
+            backoff_factor=placement.backoff_factor,
+        )
+    return task
+
+
+def _place_train(task, options: PipelineOptions, num_gpus):
+    """GPUs of the train task and, on Kubeflow, its node, toleration and memory-backed /dev/shm."""
+    gpu = options.gpu
+    if options.target == "vertex":
+        # Vertex sizes the machine from a constant accelerator count (compile --accelerator-limit); the
+        # train step refuses a num_gpus above the GPUs it sees, naming both numbers.
+        task.set_accelerator_type(gpu.vertex_accelerator_type)
+        task.set_accelerator_limit(gpu.accelerator_limit)
+        return
+    # num_gpus is a run-time parameter: the task asks for that many accelerators and the step
+    # starts one DDP process per accelerator (torchrun).
+    task.set_accelerator_type(gpu.accelerator_type)
+    task.set_accelerator_limit(num_gpus)
+    kubernetes.add_node_selector(task, label_key=gpu.node_selector_key, label_value=gpu.node_selector_value)
+    kubernetes.add_toleration(
+        task, key=gpu.toleration_key, operator=gpu.toleration_operator, effect=gpu.toleration_effect
+    )
+    # NCCL and the data loader's workers share memory through /dev/shm, 64 MiB by default in a pod.
+    kubernetes.empty_dir_mount(
+        task, volume_name="dshm", mount_path="/dev/shm", medium="Memory", size_limit=gpu.shm_size
+    )
+
+
+def default_checkpoint_root(target: str) -> str:
+    """Where train keeps checkpoints unless checkpoint_root says otherwise: somewhere that outlives
+    the pod. Kubeflow: the run's workspace volume (a PVC for the whole run, KFP >= 2.15); Vertex AI:
+    the gs:// pipeline root (written through the GCS API)."""
+    if target == "vertex":
+        return f"{dsl.PIPELINE_ROOT_PLACEHOLDER}/checkpoints"
+    return f"{dsl.WORKSPACE_PATH_PLACEHOLDER}/checkpoints"
 
 
 def _bind(component, parameters: dict, **explicit):
@@ -108,21 +152,28 @@ def _describe(pipeline_func):
 
 
 def create_pipeline(options: PipelineOptions | None = None):
-    """Return the pipeline function, with the GPU placement of the train task fixed at compile time.
+    """Return the pipeline function, with placement, caching and retries fixed at compile time.
 
     Parameter defaults and descriptions come from ``tweet_sentiment.settings``; each task gets the
-    parameters named like its setting inputs (``_bind``).
+    parameters named like its setting inputs (``_bind``). Every task runs inside an exit handler
+    whose notify step reports how the run ended.
     """
     options = options or PipelineOptions()
-    gpu = options.gpu
+    placement = options.placement
     images = options.images
-    preprocess_op = with_image(preprocess, images.cpu)
-    train_op = with_image(train, images.gpu)
-    evaluate_op = with_image(evaluate, images.cpu)
-    register_op = with_image(register, images.cpu)
-    batch_predict_op = with_image(batch_predict, images.cpu)
-    plan_trials_op = with_image(plan_trials, images.cpu)
-    select_model_op = with_image(select_model, images.cpu)
+    ops = {
+        "preprocess": with_image(preprocess, images.cpu),
+        "train": with_image(train, images.gpu),
+        "evaluate": with_image(evaluate, images.cpu),
+        "register": with_image(register, images.cpu),
+        "batch-predict": with_image(batch_predict, images.cpu),
+        "notify": with_image(notify, images.cpu),
+        "plan-trials": with_image(plan_trials, images.cpu),
+        "select-model": with_image(select_model, images.cpu),
+    }
+
+    def task(name: str, parameters: dict, **explicit):
+        return _size(ops[name](**_bind(ops[name], parameters, **explicit)), name, placement)
 
     def tweet_sentiment_pipeline(
         registry_uri: str,
@@ -140,7 +191,7 @@ def create_pipeline(options: PipelineOptions | None = None):
         max_length: int = default("max_length"),
         seed: int = default("seed"),
         precision: str = default("precision"),
-        num_gpus: int = gpu.accelerator_limit,
+        num_gpus: int = options.gpu.accelerator_limit,
         validation_split: str = default("validation_split"),
         eval_every_steps: int = default("eval_every_steps"),
         checkpoint_root: str = default("checkpoint_root"),
@@ -157,91 +208,66 @@ def create_pipeline(options: PipelineOptions | None = None):
         mlflow_model_name: str = default("mlflow_model_name"),
         vertex_model: str = default("vertex_model"),
         vertex_serving_image: str = default("vertex_serving_image"),
+        webhook_url: str = default("webhook_url"),
     ):
         parameters = dict(locals())
-        preprocess_task = preprocess_op(**_bind(preprocess_op, parameters))
-        preprocess_task.set_display_name("preprocess")
-        dataset = preprocess_task.outputs["dataset"]
-
-        # One train task per trial of `sweep` (one trial when empty), then the best on dev is kept.
-        plan_task = plan_trials_op(
-            **_bind(plan_trials_op, parameters, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
-        )
-        plan_task.set_display_name("plan-trials")
-        with dsl.ParallelFor(plan_task.output, parallelism=options.sweep_parallelism, name="trials") as trial:
-            trial_settings = {
-                k: getattr(trial, k) for k in ("run_id", "learning_rate", "class_weight_power", "seed")
-            }
-            train_task = train_op(**_bind(train_op, parameters, dataset=dataset, **trial_settings))
-        train_task.set_display_name("train")  # the loop's task: placed on a GPU node below
-        train_task.set_cpu_limit(gpu.cpu_limit).set_memory_limit(gpu.memory_limit)
-        train_task.set_retry(num_retries=options.train_retries, backoff_duration="60s", backoff_factor=2.0)
-        if options.target == "vertex":
-            # Vertex sizes the machine from a constant accelerator count (compile --accelerator-limit);
-            # pass num_gpus equal to it to use them all.
-            train_task.set_accelerator_type(gpu.vertex_accelerator_type)
-            train_task.set_accelerator_limit(gpu.accelerator_limit)
-        else:
-            # num_gpus is a run-time parameter: the task asks for that many accelerators and the step
-            # starts one DDP process per accelerator (torchrun).
-            train_task.set_accelerator_type(gpu.accelerator_type)
-            train_task.set_accelerator_limit(num_gpus)
-            kubernetes.add_node_selector(
-                train_task, label_key=gpu.node_selector_key, label_value=gpu.node_selector_value
+        notify_task = task("notify", parameters)
+        if options.target == "kubeflow":
+            kubernetes.use_secret_as_env(
+                notify_task,
+                secret_name=placement.notify_secret,
+                secret_key_to_env={"webhook_url": NOTIFY_WEBHOOK_ENV},
+                optional=True,
             )
-            kubernetes.add_toleration(
-                train_task,
-                key=gpu.toleration_key,
-                operator=gpu.toleration_operator,
-                effect=gpu.toleration_effect,
-            )
+        with dsl.ExitHandler(notify_task, name="run"):
+            dataset = task("preprocess", parameters).outputs["dataset"]
+            # One train task per trial of `sweep` (one trial when empty), then the best on dev is kept.
+            plan_task = task("plan-trials", parameters, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
+            with dsl.ParallelFor(
+                plan_task.output, parallelism=options.sweep_parallelism, name="trials"
+            ) as trial:
+                trial_settings = {
+                    k: getattr(trial, k) for k in ("run_id", "learning_rate", "class_weight_power", "seed")
+                }
+                train_task = task(
+                    "train",
+                    parameters,
+                    dataset=dataset,
+                    default_checkpoint_root=default_checkpoint_root(options.target),
+                    **trial_settings,
+                )
+                _place_train(train_task, options, num_gpus)
+            models = dsl.Collected(train_task.outputs["model"])
+            model = task("select-model", parameters, models=models, dataset=dataset).outputs["model"]
+            evaluate_task = task("evaluate", parameters, model=model, dataset=dataset)
 
-        select_task = select_model_op(
-            **_bind(
-                select_model_op,
-                parameters,
-                models=dsl.Collected(train_task.outputs["model"]),
-                dataset=dataset,
-            )
-        )
-        select_task.set_display_name("select-model")
-        model = select_task.outputs["model"]
-        evaluate_task = evaluate_op(**_bind(evaluate_op, parameters, model=model, dataset=dataset))
-        evaluate_task.set_display_name("evaluate")
-
-        with dsl.If(evaluate_task.outputs["Output"] == True, name="gate-passed"):  # noqa: E712 (a KFP condition)
-            register_task = register_op(
-                **_bind(
-                    register_op,
+            with dsl.If(evaluate_task.outputs["Output"] == True, name="gate-passed"):  # noqa: E712 (a KFP condition)
+                register_task = task(
+                    "register",
                     parameters,
                     model=model,
                     dataset=dataset,
                     evaluation=evaluate_task.outputs["report"],
                     run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
                 )
-            )
-            register_task.set_display_name("register")
-            # Registering is idempotent per run id: a retry after a failed mirror only mirrors.
-            register_task.set_retry(num_retries=options.register_retries, backoff_duration="60s")
-            if options.target == "kubeflow":
-                kubernetes.use_secret_as_env(
-                    register_task,
-                    secret_name=options.mlflow_token_secret,
-                    secret_key_to_env={"token": "MLFLOW_TRACKING_TOKEN"},
-                    optional=True,  # no secret: MLflow without a token (or no MLflow mirror at all)
-                )
+                if options.target == "kubeflow":
+                    kubernetes.use_secret_as_env(
+                        register_task,
+                        secret_name=options.mlflow_token_secret,
+                        secret_key_to_env={"token": "MLFLOW_TRACKING_TOKEN"},
+                        optional=True,  # no secret: MLflow without a token (or no MLflow mirror at all)
+                    )
+                # Optional: score a file of tweets with the registry alias/version batch_predict_model,
+                # or, when that is empty, with the version just registered.
+                with dsl.If(batch_predict_source != "", name="batch-predict-requested"):
+                    task("batch-predict", parameters, model_version=register_task.outputs["version"])
 
-            # Optional: score a file of tweets with the registry alias/version batch_predict_model,
-            # or, when that is empty, with the version just registered.
-            with dsl.If(batch_predict_source != "", name="batch-predict-requested"):
-                batch_predict_task = batch_predict_op(
-                    **_bind(batch_predict_op, parameters, model_version=register_task.outputs["version"])
-                )
-                batch_predict_task.set_display_name("batch-predict")
-
-    return dsl.pipeline(name=PIPELINE_NAME, description=PIPELINE_DESCRIPTION)(
-        _describe(tweet_sentiment_pipeline)
-    )
+    pipeline_config = None
+    if options.target == "kubeflow":
+        pipeline_config = dsl.PipelineConfig(workspace=dsl.WorkspaceConfig(size=placement.workspace_size))
+    return dsl.pipeline(
+        name=PIPELINE_NAME, description=PIPELINE_DESCRIPTION, pipeline_config=pipeline_config
+    )(_describe(tweet_sentiment_pipeline))
 
 
 def compile_pipeline(output: str | Path | None = None, options: PipelineOptions | None = None) -> Path:
@@ -329,7 +355,12 @@ def init_local_runner(pipeline_root: Path, runner=None) -> None:
         warnings.filterwarnings(
             "ignore", message="You may be attemping to run a task", category=RuntimeWarning
         )
-    local.init(runner=runner, pipeline_root=str(pipeline_root), raise_on_error=True)
+    local.init(
+        runner=runner,
+        pipeline_root=str(pipeline_root),
+        workspace_root=str(pipeline_root / "workspace"),  # the run's workspace: train's checkpoints
+        raise_on_error=True,
+    )
 
 
 def run_local(args: argparse.Namespace) -> int:
@@ -393,18 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     compile_cmd.add_argument("--target", choices=TARGETS, default="kubeflow", help="where the YAML will run")
     compile_cmd.add_argument("--image-registry", default=DEFAULT_IMAGES.registry)
     compile_cmd.add_argument("--tag", default=DEFAULT_IMAGES.tag, help="image tag")
-    gpu = GpuSettings()
-    compile_cmd.add_argument(
-        "--accelerator-type",
-        help=f"default {gpu.accelerator_type} (kubeflow), {gpu.vertex_accelerator_type} (vertex)",
-    )
-    compile_cmd.add_argument("--accelerator-limit", type=int, default=gpu.accelerator_limit)
-    compile_cmd.add_argument(
-        "--node-selector",
-        default=f"{gpu.node_selector_key}={gpu.node_selector_value}",
-        help="KEY=VALUE node label the train task must run on",
-    )
-    compile_cmd.add_argument("--toleration-key", default=gpu.toleration_key)
+    add_placement_flags(compile_cmd)
 
     run_cmd = commands.add_parser(
         "run-local",
@@ -436,30 +456,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def compile_for_target(target: str, images: ImageSet, output: str | Path | None = None) -> Path:
-    """Compile with the default GPU placement for ``target`` and the given images (used by deploy/)."""
-    return compile_pipeline(output, PipelineOptions(target=target, images=images))
+def compile_for_target(
+    target: str, images: ImageSet, output: str | Path | None = None, placement: Placement | None = None
+) -> Path:
+    """Compile for ``target`` with the given images and placement (used by deploy/)."""
+    return compile_pipeline(output, PipelineOptions(placement or Placement(), target=target, images=images))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "compile":
-        key, _, value = args.node_selector.partition("=")
-        accelerator = {
-            "vertex_accelerator_type"
-            if args.target == "vertex"
-            else "accelerator_type": args.accelerator_type
-        }
+        try:
+            placement = placement_from_args(args, args.target)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         options = PipelineOptions(
-            gpu=GpuSettings(
-                **{k: v for k, v in accelerator.items() if v},
-                accelerator_limit=args.accelerator_limit,
-                node_selector_key=key,
-                node_selector_value=value,
-                toleration_key=args.toleration_key,
-            ),
-            target=args.target,
-            images=ImageSet(args.image_registry, args.tag),
+            placement, target=args.target, images=ImageSet(args.image_registry, args.tag)
         )
         print(f"wrote {compile_pipeline(args.output, options)}")
         return 0

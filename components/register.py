@@ -14,11 +14,14 @@ from components._settings import from_settings
     dataset="The preprocessed tweets (preprocess's Dataset): its fingerprint and statistics are recorded.",
     evaluation="evaluate's JSON report: the metrics, the gate's verdict and the champion it compared with.",
     run_id="Pipeline job id; registering the same run id twice returns the existing version.",
+    registered_model="Output: lineage record of the registered version (its URI, number, aliases and "
+    "headline metrics in the metadata), so the run's lineage leads to it.",
 )
 def register(
     model: dsl.Input[dsl.Model],
     dataset: dsl.Input[dsl.Dataset],
     evaluation: dsl.Input[dsl.Artifact],
+    registered_model: dsl.Output[dsl.Model],
     run_id: str = "",
     *,
     registry_uri: str,
@@ -49,4 +52,5 @@ def register(
         mlflow_model_name=mlflow_model_name,
         vertex_model=vertex_model,
         vertex_serving_image=vertex_serving_image,
+        lineage=registered_model,
     )

@@ -12,12 +12,15 @@ from components._settings import from_settings
     model="Output: an HF save_pretrained directory (safetensors, tokenizer, TensorBoard events).",
     metrics="Output: the best validation figures and the training throughput.",
     run_id="Pipeline job id: names this run's checkpoint directory, so a retried task resumes.",
+    default_checkpoint_root="Where checkpoints go when checkpoint_root is empty; set per target at compile "
+    "time (Kubeflow: the run's workspace volume; Vertex: the gs:// pipeline root), so they outlive the pod.",
 )
 def train(
     dataset: dsl.Input[dsl.Dataset],
     model: dsl.Output[dsl.Model],
     metrics: dsl.Output[dsl.Metrics],
     run_id: str = "",
+    default_checkpoint_root: str = "",
     *,
     model_name: str,
     epochs: float,
@@ -35,9 +38,9 @@ def train(
 ):
     """Fine-tunes `model_name` on the train split, keeping the best model on `validation_split`.
 
-    num_gpus > 1 trains with that many DDP processes (torchrun). Checkpoints go to
-    <checkpoint_root>/<run_id>/train, or inside the Model artifact when checkpoint_root is empty, so a
-    retried attempt resumes where the preempted one stopped."""
+    num_gpus > 1 trains with that many DDP processes (torchrun); fewer visible GPUs than num_gpus is
+    refused. Checkpoints go to <checkpoint_root or default_checkpoint_root>/<run_id>/train, so a
+    retried attempt resumes where the killed or preempted one stopped."""
     from tweet_sentiment.steps import run_train
 
     model.metadata.update(
@@ -45,7 +48,7 @@ def train(
             dataset.path,
             model.path,
             nproc=max(1, num_gpus),
-            checkpoint_root=checkpoint_root,
+            checkpoint_root=checkpoint_root or default_checkpoint_root,
             run_id=run_id,
             model_uri=model.uri,
             metrics_sink=metrics,

@@ -14,11 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from components._images import DEFAULT_IMAGES, ImageSet
-from deploy.package import DeployError, load_package, parse_param_flags
+from deploy.package import DeployError, load_package, parse_param_flags, without_caching
+from deploy.placement import add_placement_flags, placement_from_args
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = ("kubeflow", "vertex")
-CompileFn = Callable[[str, ImageSet, "str | Path | None"], Path]
+CompileFn = Callable[..., Path]  # (target, images, output, placement) -> the compiled package
 
 
 def add_cluster_commands(commands, compile_pipeline: CompileFn) -> None:
@@ -111,26 +112,45 @@ def _images_base(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- shared flags
 
 
-def _add_target_flags(cmd) -> None:
+def _add_target_flags(cmd, *, cache_by_default: bool) -> None:
     cmd.add_argument("--image-registry", default=DEFAULT_IMAGES.registry)
     cmd.add_argument("--tag", default=DEFAULT_IMAGES.tag, help="image tag")
-    cmd.add_argument("--package", help="a compiled pipeline YAML to use instead of compiling now")
+    cmd.add_argument(
+        "--package", help="a compiled pipeline YAML to use instead of compiling now (placement flags ignored)"
+    )
+    cmd.add_argument(
+        "--cache",
+        action=argparse.BooleanOptionalAction,
+        default=cache_by_default,
+        help="--cache: tasks follow the compiled caching (train and evaluate may be served from the cache); "
+        f"--no-cache: every task runs (default: {'--cache' if cache_by_default else '--no-cache'})",
+    )
+    cmd.add_argument(
+        "--experiment",
+        help="experiment to file runs under (kubeflow default: tweet-sentiment; vertex: a Vertex AI "
+        "Experiment, none unless given)",
+    )
+    cmd.add_argument("--pipeline-root", help="where artifacts go (Vertex: required gs:// prefix)")
+    cmd.add_argument("--service-account", help="identity the run executes as (KSA on KFP, GSA on Vertex)")
     kfp = cmd.add_argument_group("kubeflow")
     kfp.add_argument("--host", help="KFP API endpoint, e.g. https://HOST/pipeline (or KF_PIPELINES_ENDPOINT)")
-    kfp.add_argument("--experiment", default="tweet-sentiment")
     kfp.add_argument("--namespace", help="user namespace of a multi-user KFP")
     vertex = cmd.add_argument_group("vertex")
     vertex.add_argument("--project", help="Google Cloud project")
     vertex.add_argument("--region", default="us-central1")
-    cmd.add_argument("--pipeline-root", help="where artifacts go (Vertex: required gs:// prefix)")
-    cmd.add_argument("--service-account", help="identity the run executes as (KSA on KFP, GSA on Vertex)")
+    add_placement_flags(cmd)
 
 
 def _package_for(args: argparse.Namespace, target: str, compile_pipeline: CompileFn, workdir: str):
     if args.package:
-        return load_package(args.package)
-    images = ImageSet(args.image_registry, args.tag)
-    return load_package(compile_pipeline(target, images, Path(workdir) / f"pipeline.{target}.yaml"))
+        package = load_package(args.package)
+    else:
+        images = ImageSet(args.image_registry, args.tag)
+        placement = placement_from_args(args, target)
+        package = load_package(
+            compile_pipeline(target, images, Path(workdir) / f"pipeline.{target}.yaml", placement)
+        )
+    return package if args.cache else without_caching(package, workdir)
 
 
 def _kubeflow_target(args: argparse.Namespace):
@@ -143,7 +163,7 @@ def _kubeflow_target(args: argparse.Namespace):
         raise DeployError("kubeflow needs --host (or KF_PIPELINES_ENDPOINT)")
     return KubeflowTarget(
         host=host,
-        experiment=args.experiment,
+        experiment=args.experiment or "tweet-sentiment",
         namespace=args.namespace,
         pipeline_root=args.pipeline_root,
         service_account=args.service_account,
@@ -160,7 +180,7 @@ def _vertex_target(args: argparse.Namespace):
         region=args.region,
         pipeline_root=args.pipeline_root,
         service_account=args.service_account,
-        experiment=getattr(args, "vertex_experiment", None),
+        experiment=args.experiment,
     )
 
 
@@ -172,7 +192,7 @@ def _add_submit_command(commands, compile_pipeline: CompileFn) -> None:
     cmd.add_argument("--target", choices=TARGETS, default="kubeflow")
     cmd.add_argument("--run-name", help="default: tweet-sentiment-<UTC time>")
     cmd.add_argument("--param", action="append", metavar="NAME=VALUE", help="pipeline argument (repeatable)")
-    _add_target_flags(cmd)
+    _add_target_flags(cmd, cache_by_default=True)
     cmd.set_defaults(handler=_guarded(lambda args: _submit(args, compile_pipeline)))
 
 
@@ -189,7 +209,13 @@ def _submit(args: argparse.Namespace, compile_pipeline: CompileFn) -> int:
         else:
             from deploy import vertex
 
-            resource = vertex.submit_run(_vertex_target(args), package, run_name, arguments)
+            resource = vertex.submit_run(
+                _vertex_target(args),
+                package,
+                run_name,
+                arguments,
+                enable_caching=None if args.cache else False,
+            )
             print(f"submitted {resource}")
     return 0
 
@@ -203,7 +229,8 @@ def _add_schedule_command(commands, compile_pipeline: CompileFn) -> None:
     cmd.add_argument(
         "--param", action="append", metavar="NAME=VALUE", help="override a parameter of the file"
     )
-    _add_target_flags(cmd)
+    # A scheduled run must see the newest data and register its own model: no task from the cache.
+    _add_target_flags(cmd, cache_by_default=False)
     cmd.set_defaults(handler=_guarded(lambda args: _schedule(args, compile_pipeline)))
 
 
@@ -218,14 +245,26 @@ def _schedule(args: argparse.Namespace, compile_pipeline: CompileFn) -> int:
             from deploy import kubeflow
 
             rid = kubeflow.create_recurring_run(
-                _kubeflow_target(args), package, spec.name, spec.cron, arguments, spec.max_concurrency
+                _kubeflow_target(args),
+                package,
+                spec.name,
+                spec.cron,
+                arguments,
+                spec.max_concurrency,
+                description=spec.description,
             )
             print(f"created recurring run {spec.name} (id {rid}), cron {spec.cron!r}")
         else:
             from deploy import vertex
 
             resource = vertex.create_schedule(
-                _vertex_target(args), package, spec.name, spec.cron, arguments, spec.max_concurrency
+                _vertex_target(args),
+                package,
+                spec.name,
+                spec.cron,
+                arguments,
+                spec.max_concurrency,
+                enable_caching=None if args.cache else False,
             )
             print(f"created schedule {resource}, cron {spec.cron!r}")
     return 0

@@ -107,6 +107,7 @@ def create_recurring_run(
     arguments: dict[str, Any],
     max_concurrency: int = 1,
     client=None,
+    description: str = "",
 ) -> str:
     """A KFP recurring run (6-field cron, seconds first) that never backfills missed intervals."""
     arguments = package.check_arguments(arguments)
@@ -117,6 +118,7 @@ def create_recurring_run(
         recurring = client.create_recurring_run(
             experiment_id=experiment.experiment_id,
             job_name=name,
+            description=description or None,
             cron_expression=cron,
             max_concurrency=max_concurrency,
             # A cluster that was down for a week retrains once on the newest snapshot, not seven times.

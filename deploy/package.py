@@ -59,6 +59,30 @@ class PipelinePackage:
         return dict(arguments)
 
 
+def _all_tasks(spec: dict[str, Any]):
+    """Every task of the spec: the root DAG's and those inside conditions and exit handlers."""
+    yield from spec["root"].get("dag", {}).get("tasks", {}).values()
+    for component in spec.get("components", {}).values():
+        yield from component.get("dag", {}).get("tasks", {}).values()
+
+
+def without_caching(package: PipelinePackage, directory: str | Path) -> PipelinePackage:
+    """A copy of ``package`` in which no task may be served from the cache (``--no-cache``).
+
+    Written as a package of its own, so the uploaded KFP version says what runs: ``kfp.Client``
+    ignores ``enable_caching`` for a run of an uploaded version, and its own override reaches only
+    the root DAG's tasks, not those inside ``dsl.If`` / ``dsl.ExitHandler``.
+    """
+    documents = [dict(d) for d in package.documents]
+    spec = yaml.safe_load(yaml.safe_dump(documents[0]))
+    for task in _all_tasks(spec):
+        task["cachingOptions"] = {}  # what the compiler writes for enable_caching=False
+    documents[0] = spec
+    path = Path(directory) / f"{package.path.stem}.no-cache.yaml"
+    path.write_text(yaml.safe_dump_all(documents, sort_keys=True), encoding="utf-8")
+    return load_package(path)
+
+
 def load_package(path: str | Path) -> PipelinePackage:
     path = Path(path)
     try:

@@ -42,7 +42,7 @@ class ScheduleSpec:
     cron: str = field(metadata={"help": "kubeflow: 6-field cron (seconds first); vertex: 5-field cron"})
     parameters: dict[str, Any] = field(default_factory=dict, metadata={"help": "pipeline arguments"})
     max_concurrency: int = field(default=1, metadata={"help": "runs of this schedule allowed at once"})
-    description: str = ""
+    description: str = field(default="", metadata={"help": "kubeflow: the recurring run's description"})
     source: str = "<schedule>"
 
     def __post_init__(self) -> None:
@@ -70,6 +70,10 @@ class ScheduleSpec:
         ):
             raise DeployError(
                 f"{where}: max_concurrency {self.max_concurrency!r} must be an integer from 1 to 10"
+            )
+        if self.description and self.target == "vertex":
+            raise DeployError(
+                f"{where}: a Vertex AI schedule has no description field; make it a YAML comment"
             )
         if not isinstance(self.parameters, dict):
             raise DeployError(f"{where}: parameters must be a mapping of pipeline parameter names to values")

@@ -59,9 +59,14 @@ def build_pipeline_job(
 
 
 def submit_run(
-    target: VertexTarget, package: PipelinePackage, display_name: str, arguments: dict[str, Any]
+    target: VertexTarget,
+    package: PipelinePackage,
+    display_name: str,
+    arguments: dict[str, Any],
+    enable_caching: bool | None = None,
 ) -> str:
-    job = build_pipeline_job(target, package, display_name, arguments)
+    """Submit one run. ``enable_caching``: None keeps the compiled per-task caching, False turns it off."""
+    job = build_pipeline_job(target, package, display_name, arguments, enable_caching=enable_caching)
     job.submit(service_account=target.service_account, experiment=target.experiment)
     return job.resource_name
 
@@ -73,13 +78,15 @@ def create_schedule(
     cron: str,
     arguments: dict[str, Any],
     max_concurrency: int = 1,
+    enable_caching: bool | None = False,
 ) -> str:
-    """A Vertex ``PipelineJobSchedule`` (5-field cron, optional ``TZ=...`` prefix).
+    """A Vertex ``PipelineJobSchedule`` (5-field cron, optional ``TZ=...`` prefix); its runs use no
+    cache unless ``enable_caching`` is None (the compiled per-task caching).
 
     A paused schedule resumed with Vertex's default ``catch_up=False`` does not backfill the missed
     runs, which is what the KFP recurring run gets from ``no_catchup``.
     """
-    job = build_pipeline_job(target, package, name, arguments)
+    job = build_pipeline_job(target, package, name, arguments, enable_caching=enable_caching)
     schedule = job.create_schedule(
         cron=cron,
         display_name=name,

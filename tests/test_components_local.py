@@ -111,7 +111,7 @@ def test_register_component_stores_a_version(local_runner, dataset_dir, trained,
     report = json.loads(report_path.read_text())
 
     @dsl.pipeline
-    def register_only(registry_uri: str) -> int:
+    def register_only(registry_uri: str) -> dsl.Model:
         task = register(
             model=_imported(dsl.Model, trained.output.path, {"param_learning_rate": 0.006}),
             dataset=_imported(dsl.Dataset, dataset_dir),
@@ -120,10 +120,16 @@ def test_register_component_stores_a_version(local_runner, dataset_dir, trained,
             eval_split="",
             run_id="r1",
         )
-        return task.outputs["version"]
+        return task.outputs["registered_model"]
 
     registry = tmp_path / "reg"
-    assert register_only(registry_uri=str(registry)).output == 1
+    lineage = register_only(registry_uri=str(registry)).output
+    # The lineage artifact leads to the registered version: number, URI, aliases, headline metrics.
+    assert lineage.metadata["version"] == 1
+    assert lineage.metadata["version_uri"] == str(registry / "versions" / "000001")
+    assert "champion" in lineage.metadata["aliases"].split(",")
+    assert lineage.metadata["accuracy"] == report["accuracy"]
+    assert json.loads(Path(lineage.path).read_text())["version"] == 1
     metadata = json.loads((registry / "versions" / "000001" / "metadata.json").read_text())
     assert metadata["metrics"]["accuracy"] == report["accuracy"]
     assert metadata["parameters"]["param_learning_rate"] == 0.006

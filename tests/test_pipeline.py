@@ -33,7 +33,7 @@ def test_train_task_requests_a_gpu_on_a_gpu_node(tmp_path):
     assert train_config["tolerations"] == [
         {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
     ]
-    assert "resources" not in spec["deploymentSpec"]["executors"]["exec-evaluate"]["container"]
+    assert "accelerator" not in spec["deploymentSpec"]["executors"]["exec-evaluate"]["container"]["resources"]
 
 
 def test_gpu_settings_come_from_compile_options(tmp_path):
@@ -53,10 +53,10 @@ def test_gpu_settings_come_from_compile_options(tmp_path):
 
 def test_register_runs_only_under_the_gate(tmp_path):
     spec = _documents(pipeline.compile_pipeline(tmp_path / "p.yaml"))[0]
-    root_tasks = spec["root"]["dag"]["tasks"]
-    assert "register" not in root_tasks
-    (condition_name,) = [name for name in root_tasks if name.startswith("condition")]
-    condition = root_tasks[condition_name]
+    run_tasks = spec["components"]["comp-exit-handler-1"]["dag"]["tasks"]  # everything but notify
+    assert "register" not in run_tasks and "register" not in spec["root"]["dag"]["tasks"]
+    (condition_name,) = [name for name in run_tasks if name.startswith("condition")]
+    condition = run_tasks[condition_name]
     assert (
         condition["triggerPolicy"]["condition"]
         == "inputs.parameter_values['pipelinechannel--evaluate-Output'] == true"

@@ -184,7 +184,14 @@ def test_schedule_creates_a_recurring_run_from_the_schedule_file(kfp_host, capsy
     assert parameters == {**schedule.parameters, "registry_uri": "/mnt/registry"}
     assert parameters["data_source"].endswith("/tweets/latest")
     spec, _ = _spec_sent(fake.uploads[-1])
-    (gate,) = [task for name, task in spec["root"]["dag"]["tasks"].items() if name.startswith("condition")]
+    run_tasks = dict(spec["root"]["dag"]["tasks"])
+    for component in spec["components"].values():
+        run_tasks.update(component.get("dag", {}).get("tasks", {}))
+    (gate,) = [
+        task
+        for task in run_tasks.values()
+        if "evaluate-Output" in task.get("triggerPolicy", {}).get("condition", "")
+    ]
     assert gate["triggerPolicy"]["condition"]  # registers only past the gate
 
 
@@ -214,3 +221,63 @@ def test_vertex_schedule_file_uses_five_fields():
 def test_unreachable_host_is_a_clear_error():
     with pytest.raises(DeployError, match="no Kubeflow Pipelines API answering at http://127.0.0.1:9"):
         connect(KubeflowTarget(host="http://127.0.0.1:9"), health_retry_seconds=0)
+
+
+def _cached_tasks(spec: dict) -> set[str]:
+    tasks = dict(spec["root"]["dag"]["tasks"])
+    for component in spec["components"].values():
+        tasks.update(component.get("dag", {}).get("tasks", {}))
+    return {name for name, task in tasks.items() if task.get("cachingOptions", {}).get("enableCache")}
+
+
+def test_scheduled_runs_use_no_cache_unless_asked_and_send_the_description(kfp_host, capsys):
+    server, fake = kfp_host
+    spec_file = ROOT / "schedules" / "nightly-kubeflow.yaml"
+    argv = ["schedule", str(spec_file), "--host", server.url, "--param", "registry_uri=/mnt/registry"]
+    assert pipeline.main(argv) == 0, capsys.readouterr().err
+    spec, _ = _spec_sent(fake.uploads[-1])
+    assert _cached_tasks(spec) == set()
+    assert fake.recurring_runs[-1]["description"] == load_schedule(spec_file).description
+    assert pipeline.main([*argv, "--cache"]) == 0
+    spec, _ = _spec_sent(fake.uploads[-1])
+    assert _cached_tasks(spec) == {"train", "select-model", "evaluate"}  # the compiled per-task choice
+
+
+def test_submit_takes_the_placement_flags_and_no_cache(kfp_host, capsys):
+    server, fake = kfp_host
+    argv = ["submit", "--host", server.url, "--param", "registry_uri=/r", "--cpu", "train=5/6"]
+    assert pipeline.main([*argv, "--accelerator-limit", "2", "--node-selector", "pool=a100"]) == 0
+    spec, platform = _spec_sent(fake.uploads[-1])
+    resources = spec["deploymentSpec"]["executors"]["exec-train"]["container"]["resources"]
+    assert (resources["resourceCpuRequest"], resources["resourceCpuLimit"]) == ("5", "6")
+    assert spec["root"]["inputDefinitions"]["parameters"]["num_gpus"]["defaultValue"] == 2
+    train = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-train"]
+    assert train["nodeSelector"]["labels"] == {"pool": "a100"}
+    assert _cached_tasks(spec) == {"train", "select-model", "evaluate"}
+    assert pipeline.main([*argv, "--no-cache"]) == 0
+    spec, _ = _spec_sent(fake.uploads[-1])
+    assert _cached_tasks(spec) == set()
+    assert capsys.readouterr().err == ""
+
+
+def test_vertex_experiment_and_schedule_description():
+    from deploy import cli
+
+    args = pipeline.build_parser().parse_args(
+        [
+            "submit",
+            "--target",
+            "vertex",
+            "--project",
+            "p",
+            "--pipeline-root",
+            "gs://b/r",
+            "--experiment",
+            "e1",
+        ]
+    )
+    assert cli._vertex_target(args).experiment == "e1"
+    with pytest.raises(DeployError, match="no description field"):
+        type(load_schedule(ROOT / "schedules" / "weekly-vertex.yaml"))(
+            name="n", target="vertex", cron="0 3 * * 1", description="x"
+        )

@@ -19,7 +19,7 @@ def _spec(path: Path) -> dict:
 def test_trials_run_as_a_bounded_parallel_loop_of_gpu_train_tasks(tmp_path):
     options = pipeline.PipelineOptions(sweep_parallelism=3)
     spec = _spec(pipeline.compile_pipeline(tmp_path / "p.yaml", options))
-    root = spec["root"]["dag"]["tasks"]
+    root = spec["components"]["comp-exit-handler-1"]["dag"]["tasks"]  # every task but notify
     assert "train" not in root
     (loop_name,) = [name for name in root if name.startswith("for-loop")]
     loop = root[loop_name]
@@ -31,7 +31,7 @@ def test_trials_run_as_a_bounded_parallel_loop_of_gpu_train_tasks(tmp_path):
             train["inputs"]["parameters"][name]["parameterExpressionSelector"]
             == f'parseJson(string_value)["{name}"]'
         )
-    assert train["retryPolicy"]["maxRetryCount"] == options.train_retries
+    assert train["retryPolicy"]["maxRetryCount"] == options.placement.retries
     assert spec["deploymentSpec"]["executors"]["exec-train"]["container"]["resources"]["accelerator"]
     # select-model gathers every trial's model; evaluate scores what it keeps.
     select = root["select-model"]["inputs"]["artifacts"]["models"]

@@ -64,6 +64,14 @@ class PipelineSettings:
             "version this run registered."
         },
     )
+    webhook_url: str = field(
+        default="",
+        metadata={
+            "help": "When the run ends (passed, failed or cancelled), POST its final status as JSON here; "
+            "empty: the URL in $NOTIFY_WEBHOOK_URL (on Kubeflow from the optional secret named at "
+            "compile time), else no notice."
+        },
+    )
 
 
 # Pipeline parameter -> (config class, field) where the config's field name alone would be unclear.

@@ -14,6 +14,7 @@ from typing import Any
 
 from tweet_sentiment.data import PreprocessConfig, preprocess, read_stats
 from tweet_sentiment.distributed import launch_training
+from tweet_sentiment.errors import ConfigError
 from tweet_sentiment.evaluation import (
     ConfusionMatrixSink,
     EvaluateConfig,
@@ -21,6 +22,7 @@ from tweet_sentiment.evaluation import (
     MetricsSink,
     evaluate,
 )
+from tweet_sentiment.metrics import HEADLINE_METRICS
 from tweet_sentiment.mirrors import MirrorConfig, mirror_version
 from tweet_sentiment.predict import PredictConfig, run_predict
 from tweet_sentiment.registry import open_registry, register_model
@@ -61,6 +63,7 @@ def run_train(
     resumes from them. The best validation figures and the throughput go to ``metrics_sink`` (a KFP
     ``Metrics``).
     """
+    check_visible_gpus(nproc)
     checkpoint_dir = checkpoint_location(checkpoint_root, run_id, output_dir, model_uri)
     config = TrainConfig(checkpoint_dir=checkpoint_dir, **settings)
     summary = launch_training(config, dataset_dir, output_dir, nproc)
@@ -69,6 +72,26 @@ def run_train(
     flat = {k: v for k, v in summary.items() if isinstance(v, (int, float, str)) and v is not None}
     flat.update({f"param_{k}": v for k, v in summary["config"].items() if isinstance(v, (int, float, str))})
     return flat
+
+
+def check_visible_gpus(num_gpus: int, visible: int | None = None) -> None:
+    """Refuse to start ``num_gpus`` GPU processes on a node that shows fewer GPUs.
+
+    On Vertex AI the machine's accelerator count is fixed when the pipeline is compiled, while
+    ``num_gpus`` is a run-time parameter; on Kubeflow the device plugin may expose fewer GPUs than
+    asked for. Without CUDA at all, ``num_gpus`` processes train on the CPU (gloo), as locally.
+    """
+    if visible is None:
+        import torch
+
+        if not torch.cuda.is_available():
+            return
+        visible = torch.cuda.device_count()
+    if visible < num_gpus:
+        raise ConfigError(
+            f"num_gpus={num_gpus} but this node shows {visible} GPU(s); on Vertex AI the machine gets the "
+            f"accelerator count it was compiled with (compile --target vertex --accelerator-limit {num_gpus})"
+        )
 
 
 def checkpoint_location(checkpoint_root: str, run_id: str, output_dir: str, model_uri: str = "") -> str:
@@ -125,6 +148,7 @@ def run_register(
     run_id: str = "",
     evaluation_path: str | None = None,
     eval_split: str = "",
+    lineage: Any = None,
     **settings: Any,
 ) -> tuple[int, str]:
     """Store the model as a new registry version. Returns ``(version, uri)``.
@@ -137,6 +161,8 @@ def run_register(
     ``OnnxExportConfig`` fields (max_accuracy_drop_points, ...) and ``MirrorConfig``
     fields (mlflow_tracking_uri, vertex_model, ...): once registered, the version is mirrored there
     (see tweet_sentiment.mirrors; a failed mirror fails the step, the registration stands).
+    ``lineage`` (a KFP artifact: ``path`` and ``metadata``) receives :func:`registration_record` of
+    the new version.
     """
     import dataclasses
     import tempfile
@@ -178,7 +204,30 @@ def run_register(
             extra=extra,
         )
     mirror_version(open_registry(registry_uri), result, mirror_config.mirrors())
+    if lineage is not None:
+        record = registration_record(registry_uri, result.version)
+        Path(lineage.path).parent.mkdir(parents=True, exist_ok=True)
+        Path(lineage.path).write_text(json.dumps(record, indent=2), encoding="utf-8")
+        lineage.metadata.update(record)
     return result.version, result.uri
+
+
+def registration_record(registry_uri: str, version: int) -> dict[str, Any]:
+    """What the lineage artifact says about a registered version: where, which number, its aliases
+    and headline metrics (flat, so that the KFP and Vertex UIs show them)."""
+    registry = open_registry(registry_uri)
+    metrics = registry.metadata(version).get("metrics", {})
+    aliases = sorted(name for name, number in registry.aliases().items() if number == version)
+    record: dict[str, Any] = {
+        "registry_uri": registry_uri,
+        "version": version,
+        "version_uri": registry.uri(version),
+        "aliases": ",".join(aliases),
+    }
+    record.update(
+        {name: metrics[name] for name in HEADLINE_METRICS if isinstance(metrics.get(name), (int, float))}
+    )
+    return record
 
 
 def run_batch_predict(

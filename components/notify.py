@@ -1,0 +1,25 @@
+"""notify: the exit handler step; posts how the run ended to a webhook (runs on the CPU image)."""
+
+from kfp import dsl
+
+from components._images import CPU_IMAGE
+from components._settings import from_settings
+
+
+@dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
+@from_settings(status="The run's final status, filled in by the backend (not passed by the pipeline).")
+def notify(status: dsl.PipelineTaskFinalStatus, *, webhook_url: str):
+    """Posts the run's final state, run id, the task the status is about and its error as JSON to
+    `webhook_url`, or to $NOTIFY_WEBHOOK_URL (on Kubeflow from an optional Kubernetes secret) when it
+    is empty; with neither, does nothing. A failing receiver is logged, never fails the run."""
+    from tweet_sentiment.notify import final_status_message, post_final_status
+
+    message = final_status_message(
+        state=status.state,
+        run=status.pipeline_job_resource_name,
+        task=status.pipeline_task_name,
+        error_code=status.error_code,
+        error_message=status.error_message or "",
+        pipeline="tweet-sentiment-training",
+    )
+    print(post_final_status(webhook_url, message))
