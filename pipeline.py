@@ -315,6 +315,9 @@ def add_pipeline_parameter_flags(parser: argparse.ArgumentParser) -> None:
         )
 
 
+LOCAL_BACKOFF = "1s"
+
+
 class _ErrorLineRecorder(io.TextIOBase):
     """Passes output through and remembers the last line a task printed for one of our errors.
 
@@ -322,14 +325,22 @@ class _ErrorLineRecorder(io.TextIOBase):
     with that one message instead of only "inner task failed".
     """
 
+    _EXECUTING = re.compile(r"Executing task '([^']+)'")
+
     def __init__(self, stream):
         self.stream = stream
         self.error_line = ""
+        self.error_task = ""  # the task whose log held the error line
+        self._current_task = ""
 
     def write(self, text: str) -> int:
         for line in text.splitlines():
+            started = self._EXECUTING.search(_strip_ansi(line))
+            if started:
+                self._current_task = started.group(1)
             if line.strip().startswith("tweet_sentiment.errors."):
                 self.error_line = line.strip().removeprefix("tweet_sentiment.errors.")
+                self.error_task = self._current_task
         return self.stream.write(text)
 
     def flush(self) -> None:
@@ -383,14 +394,18 @@ def run_local(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     init_local_runner(pipeline_root, runner)
-    pipeline_func = create_pipeline(PipelineOptions(images=images))
+    # The cluster's retry policy, without its minutes of backoff: on a laptop a failed step is retried
+    # at once (bad data then fails in seconds, not after 60 s + 120 s of waiting).
+    pipeline_func = create_pipeline(PipelineOptions(Placement(backoff=LOCAL_BACKOFF), images=images))
     recorder = _ErrorLineRecorder(sys.stdout)
     try:
         with contextlib.redirect_stdout(recorder):
             pipeline_func(**arguments)
     except RuntimeError as exc:
+        # kfp.local may name a later task (a loop that ran on) as the failed one: say which task raised.
+        where = f"\n  failed in task '{recorder.error_task}':" if recorder.error_task else ""
         reason = f"\n  {recorder.error_line}" if recorder.error_line else ""
-        print(f"\npipeline failed: {_strip_ansi(str(exc))}{reason}", file=sys.stderr)
+        print(f"\npipeline failed: {_strip_ansi(str(exc))}{where}{reason}", file=sys.stderr)
         return 1
     new_runs = sorted(set(pipeline_root.iterdir()) - earlier_runs)
     try:

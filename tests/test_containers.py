@@ -224,7 +224,8 @@ def test_bad_data_fails_in_preprocess_with_the_subprocess_runners_error(engine, 
     )
     dock = error_lines([*_docker_run_args(images, tmp_path, str(tmp_path / "r2")), *common])
     assert sub[-1] == dock[-1], (sub, dock)
-    assert "preprocess" in " ".join(dock)
+    assert "failed in task 'preprocess':" in " ".join(sub)
+    assert "failed in task 'preprocess':" in " ".join(dock)
     assert dock[-1].startswith(f"DataValidationError: {data}: 5 bad row(s)"), dock[-1]
     assert not list((tmp_path / "r2").glob("versions/*"))
 

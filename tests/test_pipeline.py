@@ -130,3 +130,5 @@ def test_run_local_reports_bad_data_without_a_traceback(tmp_path, capsys):
     assert code == 1
     captured = capsys.readouterr()
     assert "missing split(s) test (splits found: train)" in captured.out + captured.err
+    # The task that raised is named, whichever task kfp.local reports as the failed one.
+    assert "failed in task 'preprocess':" in captured.err
