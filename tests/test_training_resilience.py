@@ -209,3 +209,38 @@ def test_ddp_two_cpu_processes_train_on_disjoint_data_and_save_rank0s_model(
     saved = state_digest(load_classifier(str(output), fresh_head=False).state_dict())
     assert saved == summary["saved_model_digest"] == ranks[0]["final_digest"]
     _assert_model_loads(output)
+
+
+def test_ddp_resume_from_a_checkpoint_reproduces_the_uninterrupted_run(tiny_model_dir, dataset_dir, tmp_path):
+    """Two DDP ranks resume from one checkpoint (data position, optimizer, each rank's RNG) exactly."""
+    import shutil
+    from dataclasses import replace
+
+    from tweet_sentiment.distributed import launch_training
+
+    checkpoints = tmp_path / "ckpt"
+    config = _config(
+        tiny_model_dir,
+        checkpoints,
+        epochs=2,
+        batch_size=4,
+        eval_split="",
+        device="cpu",
+        checkpoint_every_steps=4,
+        keep_checkpoints=10,
+        trace_dir=str(tmp_path / "trace"),
+    )
+    reference = launch_training(
+        replace(config, delete_checkpoints_on_success=False), dataset_dir, tmp_path / "reference", nproc=2
+    )
+    assert reference["world_size"] == 2 and reference["steps"] == 22
+    steps = _assert_no_partial_checkpoint_visible(checkpoints)
+    assert steps == [4, 8, 12, 16, 20]
+    # As if the pod had died at step 18, in the second epoch: the checkpoint at 20 never happened.
+    shutil.rmtree(checkpoints / "ckpt-000000020")
+
+    resumed = launch_training(config, dataset_dir, tmp_path / "resumed", nproc=2)
+    assert resumed["resumed_from_step"] == 16
+    assert resumed["steps"] == 22
+    assert resumed["saved_model_digest"] == reference["saved_model_digest"]
+    assert not checkpoints.exists()

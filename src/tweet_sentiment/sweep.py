@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from tweet_sentiment.errors import ConfigError
+from tweet_sentiment.training import SUMMARY_FILE
 
 # What a trial may override, with the type its value must have.
 TRIAL_KEYS: dict[str, type] = {"learning_rate": float, "class_weight_power": float, "seed": int}
 MAX_TRIALS = 32
 SELECTION_FILE = "selection.json"
 MODEL_WEIGHTS = "model.safetensors"
-SUMMARY_FILE = "training_summary.json"  # written by training.save_model
 
 
 @dataclass(frozen=True)
