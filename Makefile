@@ -38,6 +38,7 @@ lint: setup
 
 compile: setup
 	$(BIN)/python pipeline.py compile
+	$(BIN)/python pipeline.py compile --target vertex
 
 clean:
 	rm -rf local_outputs model_registry .pytest_cache

@@ -100,10 +100,11 @@ class TrainConfig:
     )
     label_smoothing: float = field(default=0.0, metadata={"help": "Cross-entropy label smoothing."})
     class_weight_power: float = field(
-        default=0.5,
+        default=0.0,
         metadata={
-            "help": "Loss weight of each class = (1 / class frequency) ** power, normalised. 0: plain loss; "
-            "0.5 lifts the minority class, which macro-recall rewards."
+            "help": "Loss weight of each class = (1 / class frequency) ** power, normalised. 0 (the default: "
+            "on the dev split 0.5 gained 0.6 macro-recall, inside the noise, and lost 0.8 accuracy): plain "
+            "loss; 0.5 lifts the minority class."
         },
     )
     average_tail: float = field(
