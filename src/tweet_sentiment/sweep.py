@@ -18,7 +18,6 @@ Two plain functions behind two thin components:
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tweet_sentiment.errors import ConfigError
-from tweet_sentiment.training import SUMMARY_FILE
+from tweet_sentiment.training import SUMMARY_FILE, InvalidTrainConfig, TrainConfig
 
 # What a trial may override, with the type its value must have.
 TRIAL_KEYS: dict[str, type] = {"learning_rate": float, "class_weight_power": float, "seed": int}
@@ -113,13 +112,11 @@ def _parse_trial(index: int, trial: Any) -> dict[str, Any]:
 
 
 def _check_ranges(index: int, trial: dict[str, Any]) -> None:
-    problems = []
-    if not (math.isfinite(trial["learning_rate"]) and trial["learning_rate"] > 0):
-        problems.append(f"learning_rate must be > 0, got {trial['learning_rate']}")
-    if not 0 <= trial["class_weight_power"] <= 1:
-        problems.append(f"class_weight_power must be in [0, 1], got {trial['class_weight_power']}")
-    if problems:
-        raise ConfigError(f"sweep: trial {index}: {'; '.join(problems)}")
+    """The train step's own range checks (``TrainConfig``), run here so a bad trial fails before any pod."""
+    try:
+        TrainConfig(**{key: trial[key] for key in TRIAL_KEYS})
+    except InvalidTrainConfig as exc:
+        raise ConfigError(f"sweep: trial {index}: {'; '.join(exc.problems)}") from None
 
 
 # ----------------------------------------------------------------------------- select

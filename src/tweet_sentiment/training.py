@@ -62,6 +62,14 @@ class TrainingInterrupted(TweetSentimentError):
     """SIGTERM arrived; a checkpoint was written and a restart will resume from it."""
 
 
+class InvalidTrainConfig(ConfigError):
+    """Training settings out of range; ``problems`` names each (the sweep reports them per trial)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid training configuration: " + "; ".join(problems))
+
+
 @dataclass
 class TrainConfig:
     """Hyper-parameters and runtime options of the train step."""
@@ -184,7 +192,7 @@ class TrainConfig:
         problems = []
         if self.epochs <= 0:
             problems.append(f"epochs must be > 0, got {self.epochs}")
-        if self.learning_rate <= 0:
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             problems.append(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.batch_size < 1:
             problems.append(f"batch_size must be >= 1, got {self.batch_size}")
@@ -211,7 +219,7 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
         if problems:
-            raise ConfigError("invalid training configuration: " + "; ".join(problems))
+            raise InvalidTrainConfig(problems)
 
 
 # ----------------------------------------------------------------------------- building blocks
