@@ -63,21 +63,20 @@ def paired_bootstrap(labels: np.ndarray, a: np.ndarray, b: np.ndarray, resamples
 
 
 def history_choices(out: Path, recipe: str) -> dict:
+    """The step training kept (its summary: best by macro-recall) and the step accuracy would have kept."""
     summary = json.loads((out / "models" / recipe / "training_summary.json").read_text(encoding="utf-8"))
     evaluated = [h for h in summary["history"] if "dev_macro_recall" in h]
     if not evaluated:
         return {"steps": summary["steps"], "evaluations": 0}
-    by_recall = max(evaluated, key=lambda h: (h["dev_macro_recall"], h["dev_accuracy"]))
+    figures = ("step", "epoch", "dev_accuracy", "dev_macro_recall")
+    kept = {"step": summary["best_step"], "epoch": summary["best_epoch"]}
+    kept |= {name: summary[f"best_{name}"] for name in figures[2:]}
     by_accuracy = max(evaluated, key=lambda h: (h["dev_accuracy"], h["dev_macro_recall"]))
     return {
         "steps": summary["steps"],
         "evaluations": len(evaluated),
-        "kept_by_macro_recall": {
-            k: by_recall[k] for k in ("step", "epoch", "dev_accuracy", "dev_macro_recall")
-        },
-        "kept_by_accuracy": {
-            k: by_accuracy[k] for k in ("step", "epoch", "dev_accuracy", "dev_macro_recall")
-        },
+        "kept_by_macro_recall": kept,
+        "kept_by_accuracy": {k: by_accuracy[k] for k in figures},
         "dev_by_step": [(h["step"], h["dev_accuracy"], h["dev_macro_recall"]) for h in evaluated],
     }
 
