@@ -39,6 +39,7 @@ from tweet_sentiment.notify import WEBHOOK_ENV as NOTIFY_WEBHOOK_ENV
 from tweet_sentiment.predict import add_predict_command
 from tweet_sentiment.registry_cli import add_models_command, run_models_command
 from tweet_sentiment.settings import default, setting
+from tweet_sentiment.sweep import TRIAL_KEYS
 
 PIPELINE_NAME = "tweet-sentiment-training"
 PIPELINE_DESCRIPTION = (
@@ -226,9 +227,7 @@ def create_pipeline(options: PipelineOptions | None = None):
             with dsl.ParallelFor(
                 plan_task.output, parallelism=options.sweep_parallelism, name="trials"
             ) as trial:
-                trial_settings = {
-                    k: getattr(trial, k) for k in ("run_id", "learning_rate", "class_weight_power", "seed")
-                }
+                trial_settings = {k: getattr(trial, k) for k in ("run_id", *TRIAL_KEYS)}
                 train_task = task(
                     "train",
                     parameters,
