@@ -38,10 +38,9 @@ from deploy.placement import GpuSettings, Placement, add_placement_flags, placem
 from tweet_sentiment.notify import WEBHOOK_ENV as NOTIFY_WEBHOOK_ENV
 from tweet_sentiment.predict import add_predict_command
 from tweet_sentiment.registry_cli import add_models_command, run_models_command
-from tweet_sentiment.settings import default, setting
+from tweet_sentiment.settings import PIPELINE_NAME, default, setting
 from tweet_sentiment.sweep import TRIAL_KEYS
 
-PIPELINE_NAME = "tweet-sentiment-training"
 PIPELINE_DESCRIPTION = (
     "Fine-tune a Transformer on tweets (negative/neutral/positive), gate it on accuracy and register it."
 )

@@ -13,6 +13,7 @@ def notify(status: dsl.PipelineTaskFinalStatus, *, webhook_url: str):
     `webhook_url`, or to $NOTIFY_WEBHOOK_URL (on Kubeflow from an optional Kubernetes secret) when it
     is empty; with neither, does nothing. A failing receiver is logged, never fails the run."""
     from tweet_sentiment.notify import final_status_message, post_final_status
+    from tweet_sentiment.settings import PIPELINE_NAME
 
     message = final_status_message(
         state=status.state,
@@ -20,6 +21,6 @@ def notify(status: dsl.PipelineTaskFinalStatus, *, webhook_url: str):
         task=status.pipeline_task_name,
         error_code=status.error_code,
         error_message=status.error_message or "",
-        pipeline="tweet-sentiment-training",
+        pipeline=PIPELINE_NAME,
     )
     print(post_final_status(webhook_url, message))

@@ -28,6 +28,9 @@ from tweet_sentiment.predict import PredictConfig
 from tweet_sentiment.sweep import SweepConfig
 from tweet_sentiment.training import TrainConfig
 
+# The compiled pipeline's name; the notify step reports it with the run's final status.
+PIPELINE_NAME = "tweet-sentiment-training"
+
 
 @dataclass(frozen=True)
 class PipelineSettings:
