@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import recall_score
 
+from bench.recipe_on_dev import score_saved_model
+
 
 def newest_runs(out: Path) -> dict[str, dict]:
     runs: dict[str, dict] = {}
@@ -36,14 +38,8 @@ def newest_runs(out: Path) -> dict[str, dict]:
 
 def dev_predictions(out: Path, recipe: str) -> np.ndarray:
     path = out / "models" / f"{recipe}.dev_probabilities.npy"
-    if not path.exists():
-        from tweet_sentiment.data import load_split
-        from tweet_sentiment.evaluation import EvaluateConfig, score_model
-
-        _, probabilities = score_model(
-            out / "models" / recipe, load_split(out / "dataset", "dev"), EvaluateConfig()
-        )
-        np.save(path, probabilities)
+    if not path.exists():  # a run from before recipe_on_dev kept them
+        score_saved_model(out / "models", recipe, out / "dataset", "dev")
     return np.load(path).argmax(axis=1)
 
 

@@ -54,9 +54,21 @@ def prepare_dataset(data: Path, out: Path, dev_fraction: float) -> dict:
     return run_preprocess(str(data), str(out), eval_split="validation", dev_fraction=dev_fraction)
 
 
-def run_recipe(name: str, dataset: Path, out: Path, smoke: bool) -> dict:
+def score_saved_model(models: Path, name: str, dataset: Path, split: str) -> dict:
+    """evaluate's report of the saved model ``models/name`` on ``split``. Its probabilities are kept
+    beside the model (not in it) as ``<name>.<split>_probabilities.npy``, for bench.recipe_compare's
+    paired bootstrap on the same rows."""
     from tweet_sentiment.data import load_split
     from tweet_sentiment.evaluation import EvaluateConfig, score_model
+
+    report, probabilities = score_model(
+        models / name, load_split(dataset, split), EvaluateConfig(split=split)
+    )
+    np.save(models / f"{name}.{split}_probabilities.npy", probabilities)
+    return report
+
+
+def run_recipe(name: str, dataset: Path, out: Path, smoke: bool) -> dict:
     from tweet_sentiment.training import TrainConfig, train
 
     settings = {"model_name": ENCODER, "eval_every_steps": 500, "progress": False, **RECIPES[name]}
@@ -68,15 +80,7 @@ def run_recipe(name: str, dataset: Path, out: Path, smoke: bool) -> dict:
     assert summary["config"]["eval_split"] != "validation", "the evaluated split must not be used for choices"
     # The saved model (best on dev, or the last step when the recipe selects nothing), scored on dev and
     # then, once, on validation by the same function.
-    figures = {}
-    for split in ("dev", "validation"):
-        report, probabilities = score_model(
-            out / name, load_split(dataset, split), EvaluateConfig(split=split)
-        )
-        figures[split] = report
-        # Kept for bench.recipe_compare (paired bootstrap on the same rows); not part of the model.
-        np.save(out / f"{name}.{split}_probabilities.npy", probabilities)
-    dev, validation = figures["dev"], figures["validation"]
+    dev, validation = (score_saved_model(out, name, dataset, split) for split in ("dev", "validation"))
     result = {
         "recipe": name,
         "settings": {k: v for k, v in settings.items() if k != "progress"},
