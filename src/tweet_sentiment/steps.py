@@ -26,6 +26,7 @@ from tweet_sentiment.metrics import HEADLINE_METRICS
 from tweet_sentiment.mirrors import MirrorConfig, mirror_version
 from tweet_sentiment.predict import PredictConfig, run_predict
 from tweet_sentiment.registry import open_registry, register_model
+from tweet_sentiment.registry_base import Registry
 from tweet_sentiment.snapshots import resolve_data_source
 from tweet_sentiment.training import TrainConfig, log_training_metrics
 
@@ -203,19 +204,19 @@ def run_register(
             promote=bool(gate.get("passed")),
             extra=extra,
         )
-    mirror_version(open_registry(registry_uri), result, mirror_config.mirrors())
+    registry = open_registry(registry_uri)
+    mirror_version(registry, result, mirror_config.mirrors())
     if lineage is not None:
-        record = registration_record(registry_uri, result.version)
+        record = registration_record(registry, registry_uri, result.version)
         Path(lineage.path).parent.mkdir(parents=True, exist_ok=True)
         Path(lineage.path).write_text(json.dumps(record, indent=2), encoding="utf-8")
         lineage.metadata.update(record)
     return result.version, result.uri
 
 
-def registration_record(registry_uri: str, version: int) -> dict[str, Any]:
-    """What the lineage artifact says about a registered version: where, which number, its aliases
-    and headline metrics (flat, so that the KFP and Vertex UIs show them)."""
-    registry = open_registry(registry_uri)
+def registration_record(registry: Registry, registry_uri: str, version: int) -> dict[str, Any]:
+    """What the lineage artifact says about a version of ``registry`` (opened from ``registry_uri``):
+    where, which number, its aliases and headline metrics (flat, so that the KFP and Vertex UIs show them)."""
     metrics = registry.metadata(version).get("metrics", {})
     aliases = sorted(name for name, number in registry.aliases().items() if number == version)
     record: dict[str, Any] = {
