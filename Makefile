@@ -10,7 +10,7 @@ TORCH_PIP_ARGS ?=
 RUN_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-containers lint compile clean
+.PHONY: setup run test test-unit test-containers lint compile clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ run: setup
 
 test: setup
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The seconds-long loop: tests/unit without the tests marked slow (tiny trainings, whole pipelines).
+test-unit: setup
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest tests/unit -m "not slow" $(PYTEST_ARGS)
 
 # The container tier: builds the base and both images, runs the pipeline in them. Needs a Docker engine
 # (started privately when none answers: root + docker.io) and mmdebstrap. See README.

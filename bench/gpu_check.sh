@@ -35,7 +35,8 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 import json, sys, time
 from pathlib import Path
 
-from tweet_sentiment.steps import run_preprocess, run_train
+from tweet_sentiment.preprocess.step import run_preprocess
+from tweet_sentiment.train.step import run_train
 
 data, work, model, num_gpus, precision, original = sys.argv[1:]
 started = time.perf_counter()

@@ -34,9 +34,11 @@ QUICK_BASELINE_TWEETS = 300
 
 def fine_tune_bench_model(train_path: str | os.PathLike[str], output_dir: str | os.PathLike[str], rows: int):
     """Fine-tune MiniLM for one epoch on the first ``rows`` tweets of ``train_path`` (CPU, fp32)."""
-    from tweet_sentiment.data import PreprocessConfig, preprocess
-    from tweet_sentiment.modeling import OFFLINE_MODEL
-    from tweet_sentiment.training import TrainConfig, train
+    from tweet_sentiment.model.loading import OFFLINE_MODEL
+    from tweet_sentiment.preprocess.config import PreprocessConfig
+    from tweet_sentiment.preprocess.run import preprocess
+    from tweet_sentiment.train.config import TrainConfig
+    from tweet_sentiment.train.loop import train
 
     with tempfile.TemporaryDirectory(prefix="bench-train-") as workdir:
         raw = Path(workdir) / "raw"
@@ -64,7 +66,7 @@ def fine_tune_bench_model(train_path: str | os.PathLike[str], output_dir: str | 
 
 
 def load_tweets(path: Path, count: int) -> tuple[list[str], list[int]]:
-    from tweet_sentiment.text import normalize_tweet
+    from tweet_sentiment.core.text import normalize_tweet
 
     texts, labels = [], []
     with open(path, encoding="utf-8") as handle:
@@ -87,7 +89,7 @@ def bench_hf_pipeline(model_dir: Path, texts: list[str]) -> tuple[list[int], flo
     """The original project's way: ``pipeline("text-classification")`` called once per tweet."""
     from transformers import pipeline
 
-    from tweet_sentiment.labels import LABEL2ID
+    from tweet_sentiment.core.labels import LABEL2ID
 
     classifier = pipeline("text-classification", model=str(model_dir), tokenizer=str(model_dir), device=-1)
     classifier(texts[0])  # warm-up, as a serving process would be
@@ -101,8 +103,8 @@ def ensure_int8_onnx(model_dir: Path, cache_dir: Path, texts: list[str], labels:
     import shutil
     from dataclasses import asdict
 
-    from tweet_sentiment.inference import INT8_FILE, ONNX_DIR, REPORT_FILE
-    from tweet_sentiment.onnx_export import (
+    from tweet_sentiment.model.inference import INT8_FILE, ONNX_DIR, REPORT_FILE
+    from tweet_sentiment.register.onnx_export import (
         OnnxExportConfig,
         candidate_weight_types,
         export_for_registration,
@@ -183,15 +185,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tweet_sentiment.inference import (
+    from tweet_sentiment.model.inference import (
         OnnxClassifier,
         cpu_has_native_bf16,
         inference_precision,
         predict_probabilities,
         set_cpu_threads,
     )
-    from tweet_sentiment.metrics import accuracy
-    from tweet_sentiment.modeling import load_classifier, load_tokenizer
+    from tweet_sentiment.model.loading import load_classifier, load_tokenizer
+    from tweet_sentiment.model.metrics import accuracy
 
     args = build_parser().parse_args(argv)
     import torch

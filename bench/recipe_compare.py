@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", default="defaults")
     parser.add_argument("--resamples", type=int, default=2000)
     args = parser.parse_args(argv)
-    from tweet_sentiment.data import load_split
+    from tweet_sentiment.core.dataset import load_split
 
     runs = newest_runs(args.out)
     labels = np.asarray(load_split(args.out / "dataset", "dev").labels)

@@ -47,7 +47,7 @@ RECIPES: dict[str, dict] = {
 
 def prepare_dataset(data: Path, out: Path, dev_fraction: float) -> dict:
     """The pipeline's preprocess with --eval-split validation (dev carved out of train)."""
-    from tweet_sentiment.steps import run_preprocess
+    from tweet_sentiment.preprocess.step import run_preprocess
 
     if (out / "stats.json").exists():
         return json.loads((out / "stats.json").read_text())
@@ -58,18 +58,17 @@ def score_saved_model(models: Path, name: str, dataset: Path, split: str) -> dic
     """evaluate's report of the saved model ``models/name`` on ``split``. Its probabilities are kept
     beside the model (not in it) as ``<name>.<split>_probabilities.npy``, for bench.recipe_compare's
     paired bootstrap on the same rows."""
-    from tweet_sentiment.data import load_split
-    from tweet_sentiment.evaluation import EvaluateConfig, score_model
+    from tweet_sentiment.core.dataset import load_split
+    from tweet_sentiment.model.scoring import score_model
 
-    report, probabilities = score_model(
-        models / name, load_split(dataset, split), EvaluateConfig(split=split)
-    )
+    report, probabilities = score_model(models / name, load_split(dataset, split))
     np.save(models / f"{name}.{split}_probabilities.npy", probabilities)
     return report
 
 
 def run_recipe(name: str, dataset: Path, out: Path, smoke: bool) -> dict:
-    from tweet_sentiment.training import TrainConfig, train
+    from tweet_sentiment.train.config import TrainConfig
+    from tweet_sentiment.train.loop import train
 
     settings = {"model_name": ENCODER, "eval_every_steps": 500, "progress": False, **RECIPES[name]}
     if smoke:

@@ -4,7 +4,7 @@ interleaved in one run.
     git worktree add /tmp/before <commit>
     python -m bench.train_loop_ab --baseline /tmp/before [--rounds 2] [--train-examples 768]
 
-Both arms call ``tweet_sentiment.training.train`` with the same config (the bench's defaults: the
+Both arms call ``tweet_sentiment.train.loop.train`` with the same config (the bench's defaults: the
 offline MiniLM-L6, one epoch, no evaluation) on the same slice of the real data, each in a fresh
 subprocess whose ``PYTHONPATH`` points at its tree. The order alternates every round (AB, BA, ...)
 so that a load change on a shared machine hits both arms alike. Printed: each run's samples/s, the
@@ -29,7 +29,8 @@ from bench.train_speed import DEFAULT_DATA, ROOT, BenchSizes, make_slice
 
 _ARM = """
 import json, sys, time
-from tweet_sentiment.training import TrainConfig, train
+from tweet_sentiment.train.config import TrainConfig
+from tweet_sentiment.train.loop import train
 config = TrainConfig(model_name=sys.argv[1], epochs=1.0, seed=42, eval_split="", progress=False,
                      tensorboard=False, num_threads=int(sys.argv[4]))
 cpu_started = time.process_time()

@@ -8,7 +8,7 @@ on the same validation slice with the same scoring function:
 
 * seed recipe: HF ``Trainer``, ``padding="max_length"``, ``max_length=128``, batch 16, fp32,
   lr 2e-5 (the original project's settings);
-* ours: ``tweet_sentiment.training.train`` with its defaults (dynamic padding, length-grouped
+* ours: ``tweet_sentiment.train.loop.train`` with its defaults (dynamic padding, length-grouped
   batches, mixed precision where the hardware has it, fused AdamW, no per-step host sync).
 
 Printed: samples/s of each arm (training time only, model loading and scoring excluded), both
@@ -70,7 +70,8 @@ def matmul_peak(dtype, size: int = 2048, seconds: float = 3.0) -> float:
 
 def make_slice(data: Path, sizes: BenchSizes, seed: int, workdir: Path) -> Path:
     """Preprocess a random slice of the real data with the pipeline's own preprocess."""
-    from tweet_sentiment.data import PreprocessConfig, preprocess
+    from tweet_sentiment.preprocess.config import PreprocessConfig
+    from tweet_sentiment.preprocess.run import preprocess
 
     raw = workdir / "raw"
     raw.mkdir()
@@ -100,8 +101,8 @@ def run_seed_recipe(model_name: str, dataset: Path, epochs: float, seed: int, ou
     import torch
     from transformers import Trainer, TrainingArguments
 
-    from tweet_sentiment.data import load_split
-    from tweet_sentiment.modeling import load_classifier, load_tokenizer
+    from tweet_sentiment.core.dataset import load_split
+    from tweet_sentiment.model.loading import load_classifier, load_tokenizer
 
     torch.manual_seed(seed)
     tokenizer = load_tokenizer(model_name)
@@ -145,8 +146,9 @@ def run_seed_recipe(model_name: str, dataset: Path, epochs: float, seed: int, ou
 def run_ours(
     model_name: str, dataset: Path, epochs: float, seed: int, output: Path, threads: int = 0
 ) -> dict:
-    from tweet_sentiment.modeling import load_classifier, load_tokenizer
-    from tweet_sentiment.training import TrainConfig, train
+    from tweet_sentiment.model.loading import load_classifier, load_tokenizer
+    from tweet_sentiment.train.config import TrainConfig
+    from tweet_sentiment.train.loop import train
 
     config = TrainConfig(
         model_name=model_name, epochs=epochs, seed=seed, eval_split="", progress=False, num_threads=threads
@@ -163,8 +165,8 @@ def run_ours(
 
 
 def score(arm: dict, dataset: Path) -> dict:
-    from tweet_sentiment.data import load_split
-    from tweet_sentiment.evaluation import score_split
+    from tweet_sentiment.core.dataset import load_split
+    from tweet_sentiment.model.scoring import score_split
 
     split = load_split(dataset, "validation")
     return score_split(arm["model"], arm["tokenizer"], split, precision="fp32")[0]
@@ -265,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
 
-        from tweet_sentiment.data import load_split
+        from tweet_sentiment.core.dataset import load_split
 
         lengths = [
             len(ids)

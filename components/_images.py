@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 IMAGE_REGISTRY = "ghcr.io/tweet-sentiment"
-IMAGE_TAG = "0.1.0"
+IMAGE_TAG = "0.2.0"
 CPU_IMAGE_NAME = "tweet-sentiment-cpu"
 GPU_IMAGE_NAME = "tweet-sentiment-gpu"
 # Dockerfiles, relative to the repository root (which is the build context).
@@ -33,7 +33,7 @@ class ImageSet:
         if not self.registry or self.registry.endswith("/") or " " in self.registry:
             raise ValueError(f"image registry {self.registry!r} must be like 'REGISTRY_HOST/PROJECT'")
         if not self.tag or ":" in self.tag or "/" in self.tag or " " in self.tag:
-            raise ValueError(f"image tag {self.tag!r} must be a plain tag such as '0.1.0'")
+            raise ValueError(f"image tag {self.tag!r} must be a plain tag such as '0.2.0'")
 
     @property
     def cpu(self) -> str:

@@ -26,7 +26,7 @@ def batch_predict(
 ):
     """Scores `batch_predict_source` with the registry alias or version `batch_predict_model`, or with
     `model_version` when that is empty."""
-    from tweet_sentiment.steps import run_batch_predict
+    from tweet_sentiment.predict.step import run_batch_predict
 
     predictions.metadata.update(
         run_batch_predict(

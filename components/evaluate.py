@@ -36,7 +36,7 @@ def evaluate(
     Returns whether the gate passed (it drives registration); the reasons of a failed gate are in
     the task log, in `report` and in `html_report`. A single return value, not a NamedTuple:
     kfp 2.17's local runner cannot resolve a named output inside a `dsl.If` condition."""
-    from tweet_sentiment.steps import run_evaluate
+    from tweet_sentiment.evaluate.step import run_evaluate
 
     return run_evaluate(
         model.path,

@@ -12,7 +12,7 @@ def notify(status: dsl.PipelineTaskFinalStatus, *, webhook_url: str):
     """Posts the run's final state, run id, the task the status is about and its error as JSON to
     `webhook_url`, or to $NOTIFY_WEBHOOK_URL (on Kubeflow from an optional Kubernetes secret) when it
     is empty; with neither, does nothing. A failing receiver is logged, never fails the run."""
-    from tweet_sentiment.notify import final_status_message, post_final_status
+    from tweet_sentiment.notify.step import final_status_message, post_final_status
     from tweet_sentiment.settings import PIPELINE_NAME
 
     message = final_status_message(

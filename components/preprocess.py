@@ -21,7 +21,7 @@ def preprocess(
     """Validates `data_source` (hub id, local path, gs:// prefix or `<prefix>/latest`); bad rows are
     quarantined within a budget. The train split and `eval_split` must be present. Without a validation
     split besides `eval_split`, a `dev` split of `dev_fraction` of train is carved for model choices."""
-    from tweet_sentiment.steps import run_preprocess
+    from tweet_sentiment.preprocess.step import run_preprocess
 
     dataset.metadata.update(
         run_preprocess(

@@ -37,7 +37,7 @@ def register(
     the model, or refused when it loses more than `onnx_max_accuracy_drop_points`. The version is then
     mirrored to MLflow and/or Vertex AI Model Registry when `mlflow_tracking_uri` / `vertex_model` are
     set; a failed mirror fails the step, the registration stands and a retry only mirrors."""
-    from tweet_sentiment.steps import run_register
+    from tweet_sentiment.register.step import run_register
 
     return run_register(
         model.path,

@@ -18,7 +18,7 @@ def plan_trials(
 ) -> list:
     """One record of train settings per trial of `sweep` (one trial when it is empty); a bad trial
     fails here, before any GPU pod starts."""
-    from tweet_sentiment.sweep import plan_trials as plan
+    from tweet_sentiment.train.step import plan_trials as plan
 
     return plan(
         sweep, learning_rate=learning_rate, class_weight_power=class_weight_power, seed=seed, run_id=run_id
@@ -42,8 +42,8 @@ def select_model(
 ):
     """Keeps the trial with the best macro-recall (then accuracy) on the selection split; with
     soup_top_k >= 2, the uniform weight average of the top-k trials when it scores better there."""
-    from tweet_sentiment.sweep import select_model as select
-    from tweet_sentiment.sweep import selection_metrics
+    from tweet_sentiment.train.step import select_model as select
+    from tweet_sentiment.train.step import selection_metrics
 
     decision = select([m.path for m in models], dataset.path, model.path, soup_top_k=soup_top_k)
     for name, value in selection_metrics(decision).items():

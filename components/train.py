@@ -41,7 +41,7 @@ def train(
     num_gpus > 1 trains with that many DDP processes (torchrun); fewer visible GPUs than num_gpus is
     refused. Checkpoints go to <checkpoint_root or default_checkpoint_root>/<run_id>/train, so a
     retried attempt resumes where the killed or preempted one stopped."""
-    from tweet_sentiment.steps import run_train
+    from tweet_sentiment.train.step import run_train
 
     model.metadata.update(
         run_train(

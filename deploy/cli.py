@@ -1,7 +1,8 @@
-"""The ``images``, ``submit`` and ``schedule`` subcommands of pipeline.py.
+"""The command line of ``pipeline.py``: compile, run-local, images, submit, schedule, models, predict.
 
-``add_cluster_commands`` registers them on pipeline.py's subparsers; each sets ``handler``, which
-returns the exit status. Problems the user can fix print one line (``error: ...``) and exit 2.
+``main`` parses and dispatches; ``add_cluster_commands`` registers images / submit / schedule, each
+setting ``handler``, which returns the exit status. Problems the user can fix print one line
+(``error: ...``) and exit 2. run-local lives in deploy/local_run.py.
 """
 
 from __future__ import annotations
@@ -13,12 +14,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pipeline
 from components._images import DEFAULT_IMAGES, ImageSet
+from deploy.local_run import LOCAL_PIPELINE_ROOT, add_pipeline_parameter_flags, run_local
 from deploy.package import DeployError, load_package, parse_param_flags, without_caching
 from deploy.placement import add_placement_flags, placement_from_args
+from tweet_sentiment.predict.cli import add_predict_command
+from tweet_sentiment.registry.cli import add_models_command, run_models_command
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = ("kubeflow", "vertex")
+TARGETS = pipeline.TARGETS
 CompileFn = Callable[..., Path]  # (target, images, output, placement) -> the compiled package
 
 
@@ -268,3 +273,70 @@ def _schedule(args: argparse.Namespace, compile_pipeline: CompileFn) -> int:
             )
             print(f"created schedule {resource}, cron {spec.cron!r}")
     return 0
+
+
+# ----------------------------------------------------------------------------- the command line
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pipeline.py", description=pipeline.__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    compile_cmd = commands.add_parser("compile", help="compile the pipeline to YAML")
+    compile_cmd.add_argument(
+        "--output",
+        help="where to write the YAML (default: pipeline.yaml, or pipeline.vertex.yaml for vertex)",
+    )
+    compile_cmd.add_argument("--target", choices=TARGETS, default="kubeflow", help="where the YAML will run")
+    compile_cmd.add_argument("--image-registry", default=DEFAULT_IMAGES.registry)
+    compile_cmd.add_argument("--tag", default=DEFAULT_IMAGES.tag, help="image tag")
+    add_placement_flags(compile_cmd)
+
+    run_cmd = commands.add_parser(
+        "run-local",
+        help="run the whole pipeline on this machine with kfp.local",
+        description="Every pipeline parameter is a flag (--name-with-dashes); defaults are the "
+        "pipeline's except the offline data, encoder and registry directory.",
+    )
+    add_pipeline_parameter_flags(run_cmd)
+    run_cmd.add_argument(
+        "--pipeline-root",
+        default=LOCAL_PIPELINE_ROOT,
+        help="where kfp.local keeps the run's artifacts",
+    )
+    run_cmd.add_argument(
+        "--runner",
+        choices=("subprocess", "docker"),
+        default="subprocess",
+        help="subprocess: every step in this Python environment; docker: every step in its image "
+        "(built by `images build`, found through DOCKER_HOST), local paths mounted",
+    )
+    run_cmd.add_argument("--image-registry", default=DEFAULT_IMAGES.registry, help="with --runner docker")
+    run_cmd.add_argument("--tag", default=DEFAULT_IMAGES.tag, help="image tag, with --runner docker")
+
+    add_cluster_commands(commands, compile_pipeline=pipeline.compile_for_target)
+    add_models_command(commands)
+    add_predict_command(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "compile":
+        try:
+            placement = placement_from_args(args, args.target)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        options = pipeline.PipelineOptions(
+            placement, target=args.target, images=ImageSet(args.image_registry, args.tag)
+        )
+        print(f"wrote {pipeline.compile_pipeline(args.output, options)}")
+        return 0
+    if args.command == "run-local":
+        return run_local(args)
+    if args.command == "models":
+        return run_models_command(args)
+    if hasattr(args, "handler"):  # images / submit / schedule (deploy/cli.py), predict
+        return args.handler(args)
+    raise AssertionError(args.command)

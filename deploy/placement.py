@@ -2,7 +2,7 @@
 
 ``compile``, ``submit`` and ``schedule`` all take the flags of :func:`add_placement_flags`; the
 compiled spec is the only place they end up. ``kfp.local`` ignores all of it (resources,
-accelerators, Kubernetes settings), so ``tests/test_cluster_spec.py`` checks the compiled YAMLs.
+accelerators, Kubernetes settings), so ``tests/pipeline/test_cluster_spec.py`` checks the compiled YAMLs.
 
 Default sizes (requests / limits), from the peak RSS measured per step on the real TweetEval data
 (BENCHMARKS.md, "Peak memory per step") with headroom for the larger default encoder:

@@ -8,7 +8,7 @@ command line (or by the environment), so one file serves every environment. Exam
     cron: "0 0 3 * * *"         # kubeflow: 6 fields, seconds first; vertex: 5, optional "TZ=Area/City "
     max_concurrency: 1
     parameters:
-      data_source: gs://YOUR_BUCKET/tweets/latest   # newest dated snapshot (tweet_sentiment.snapshots)
+      data_source: gs://YOUR_BUCKET/tweets/latest   # newest dated snapshot (tweet_sentiment.core.snapshots)
       registry_uri: gs://YOUR_BUCKET/model-registry
 """
 

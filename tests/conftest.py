@@ -6,16 +6,11 @@ with 2 layers of width 32, so a training run takes seconds on a CPU.
 
 from __future__ import annotations
 
-import json
-import random
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # pipeline.py and components/ live at the top of the repository
-    sys.path.insert(0, str(ROOT))
+from tests.fakes.tweets import make_tweets, write_jsonl
 
 
 def pytest_collection_modifyitems(config, items):
@@ -26,45 +21,6 @@ def pytest_collection_modifyitems(config, items):
     if skipped:
         config.hook.pytest_deselected(items=skipped)
         items[:] = [item for item in items if not item.get_closest_marker("containers")]
-
-
-_NEGATIVE = ["awful", "terrible", "hate", "worst", "broken", "angry", "disappointed", "horrible"]
-_POSITIVE = ["great", "love", "amazing", "best", "awesome", "happy", "fantastic", "wonderful"]
-_NEUTRAL = ["scheduled", "announced", "located", "listed", "released", "updated", "opens", "starts"]
-_TOPICS = [
-    "the train",
-    "my phone",
-    "this movie",
-    "the new album",
-    "our flight",
-    "the game",
-    "lunch",
-    "the update",
-]
-
-
-def make_tweets(count: int, seed: int) -> list[dict]:
-    """Balanced synthetic tweets whose label is carried by one sentiment word. Texts are unique per seed."""
-    rng = random.Random(seed)
-    rows = []
-    for i in range(count):
-        label = i % 3
-        word = rng.choice((_NEGATIVE, _NEUTRAL, _POSITIVE)[label])
-        topic = rng.choice(_TOPICS)
-        templates = [
-            f"{topic} is {word} #{seed}x{i}",
-            f"honestly {topic} {word} today ({seed}-{i})",
-            f"@someone {topic} was {word} http://t.co/{seed}{i} ref {seed}-{i}",
-        ]
-        rows.append({"text": rng.choice(templates), "label": label})
-    rng.shuffle(rows)
-    return rows
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -80,7 +36,8 @@ def raw_data_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def dataset_dir(raw_data_dir, tmp_path_factory) -> Path:
     """The Dataset artifact that preprocess makes of ``raw_data_dir``."""
-    from tweet_sentiment.data import PreprocessConfig, preprocess
+    from tweet_sentiment.preprocess.config import PreprocessConfig
+    from tweet_sentiment.preprocess.run import preprocess
 
     out = tmp_path_factory.mktemp("dataset")
     preprocess(PreprocessConfig(source=str(raw_data_dir), required_splits=("train", "test")), out)
@@ -93,8 +50,8 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    from tweet_sentiment.labels import ID2LABEL, LABEL2ID
-    from tweet_sentiment.modeling import OFFLINE_MODEL, resolve_model_source
+    from tweet_sentiment.core.labels import ID2LABEL, LABEL2ID
+    from tweet_sentiment.model.loading import OFFLINE_MODEL, resolve_model_source
 
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_source(OFFLINE_MODEL))

@@ -4,8 +4,8 @@ Nothing in this package imports kfp: the files in ``components/`` wrap these fun
 as Kubeflow components, and the tests call them directly.
 """
 
-from tweet_sentiment.labels import ID2LABEL, LABEL2ID, LABELS
+from tweet_sentiment.core.labels import ID2LABEL, LABEL2ID, LABELS
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["ID2LABEL", "LABEL2ID", "LABELS", "__version__"]

@@ -20,13 +20,13 @@ import dataclasses
 from dataclasses import MISSING, dataclass, field
 from typing import Any
 
-from tweet_sentiment.data import PreprocessConfig
-from tweet_sentiment.evaluation import EvaluateConfig
-from tweet_sentiment.mirrors import MirrorConfig
-from tweet_sentiment.onnx_export import OnnxExportConfig
-from tweet_sentiment.predict import PredictConfig
-from tweet_sentiment.sweep import SweepConfig
-from tweet_sentiment.training import TrainConfig
+from tweet_sentiment.evaluate.config import EvaluateConfig
+from tweet_sentiment.predict.config import PredictConfig
+from tweet_sentiment.preprocess.config import PreprocessConfig
+from tweet_sentiment.register.onnx_export import OnnxExportConfig
+from tweet_sentiment.registry.mirrors import MirrorConfig
+from tweet_sentiment.train.config import TrainConfig
+from tweet_sentiment.train.sweep import SweepConfig
 
 # The compiled pipeline's name; the notify step reports it with the run's final status.
 PIPELINE_NAME = "tweet-sentiment-training"

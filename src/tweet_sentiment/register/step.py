@@ -1,0 +1,106 @@
+"""The register task's one function (``components/register.py`` calls it)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tweet_sentiment.core.dataset import read_stats
+from tweet_sentiment.model.metrics import HEADLINE_METRICS
+from tweet_sentiment.registry import open_registry, register_model
+from tweet_sentiment.registry.base import Registry
+from tweet_sentiment.registry.evaluation import EvaluationResult
+from tweet_sentiment.registry.mirrors import MirrorConfig, mirror_version
+
+
+def run_register(
+    model_dir: str,
+    dataset_dir: str,
+    registry_uri: str,
+    *,
+    metrics: dict[str, Any] | None = None,
+    parameters: dict[str, Any],
+    run_id: str = "",
+    evaluation_path: str | None = None,
+    eval_split: str = "",
+    lineage: Any = None,
+    **settings: Any,
+) -> tuple[int, str]:
+    """Store the model as a new registry version. Returns ``(version, uri)``.
+
+    With ``evaluation_path`` (evaluate's JSON report) the version records the gate's verdict and
+    the champion it was compared with, and a passed gate moves ``champion`` to it. With
+    ``eval_split`` the version also gets an int8 ONNX export in ``model/onnx/``, kept only when its
+    accuracy on that split is within ``max_accuracy_drop_points`` of the torch model's; the
+    measured figures and the decision go into the version's metadata. ``settings`` are
+    ``OnnxExportConfig`` fields (max_accuracy_drop_points, ...) and ``MirrorConfig``
+    fields (mlflow_tracking_uri, vertex_model, ...): once registered, the version is mirrored there
+    (see tweet_sentiment.registry.mirrors; a failed mirror fails the step, the registration stands).
+    ``lineage`` (a KFP artifact: ``path`` and ``metadata``) receives :func:`registration_record` of
+    the new version.
+    """
+    import dataclasses
+    import tempfile
+
+    mirror_fields = {f.name for f in dataclasses.fields(MirrorConfig)}
+    mirror_config = MirrorConfig(**{k: settings.pop(k) for k in list(settings) if k in mirror_fields})
+    onnx_settings = settings
+
+    stats = read_stats(dataset_dir)
+    gate, parent, extra = {}, None, {"dataset": {k: v for k, v in stats.items() if k != "fingerprint"}}
+    if evaluation_path:
+        evaluation = EvaluationResult.read(evaluation_path)
+        metrics, gate, parent = (
+            evaluation.registry_metrics(),
+            evaluation.gate_record(),
+            evaluation.parent_champion,
+        )
+    metrics, parameters = dict(metrics or {}), dict(parameters)
+    with tempfile.TemporaryDirectory(prefix="register-") as workdir:
+        if eval_split:
+            from tweet_sentiment.register.onnx_export import OnnxExportConfig, model_copy_with_onnx
+
+            config = OnnxExportConfig(**onnx_settings)
+            model_dir, onnx_metrics, onnx_parameters = model_copy_with_onnx(
+                model_dir, dataset_dir, eval_split, workdir, config
+            )
+            metrics.update(onnx_metrics)
+            parameters.update(onnx_parameters)
+        result = register_model(
+            registry_uri,
+            model_dir,
+            metrics=metrics,
+            parameters=parameters,
+            dataset_fingerprint=stats["fingerprint"],
+            run_id=run_id,
+            gate=gate,
+            parent_champion=parent,
+            promote=bool(gate.get("passed")),
+            extra=extra,
+        )
+    registry = open_registry(registry_uri)
+    mirror_version(registry, result, mirror_config.mirrors())
+    if lineage is not None:
+        record = registration_record(registry, registry_uri, result.version)
+        Path(lineage.path).parent.mkdir(parents=True, exist_ok=True)
+        Path(lineage.path).write_text(json.dumps(record, indent=2), encoding="utf-8")
+        lineage.metadata.update(record)
+    return result.version, result.uri
+
+
+def registration_record(registry: Registry, registry_uri: str, version: int) -> dict[str, Any]:
+    """What the lineage artifact says about a version of ``registry`` (opened from ``registry_uri``):
+    where, which number, its aliases and headline metrics (flat, so that the KFP and Vertex UIs show them)."""
+    metrics = registry.metadata(version).get("metrics", {})
+    aliases = sorted(name for name, number in registry.aliases().items() if number == version)
+    record: dict[str, Any] = {
+        "registry_uri": registry_uri,
+        "version": version,
+        "version_uri": registry.uri(version),
+        "aliases": ",".join(aliases),
+    }
+    record.update(
+        {name: metrics[name] for name in HEADLINE_METRICS if isinstance(metrics.get(name), (int, float))}
+    )
+    return record

@@ -1,0 +1,112 @@
+"""``pipeline.py models list|show|promote|rollback``: look at and steer the registry by hand."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from tweet_sentiment.core.errors import TweetSentimentError
+from tweet_sentiment.registry import CHAMPION, Registry, open_registry
+from tweet_sentiment.registry.mirrors import describe, move_champion, summarize
+
+DEFAULT_REGISTRY = "model_registry"
+
+
+def add_models_command(subparsers) -> None:
+    """Add the ``models`` sub-command to ``subparsers`` (what ``add_subparsers`` returned)."""
+    models = subparsers.add_parser("models", help="list, inspect, promote or roll back registered models")
+    actions = models.add_subparsers(dest="models_action", required=True)
+
+    def with_registry(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        parser.add_argument(
+            "--registry", default=DEFAULT_REGISTRY, help="registry: a directory or gs://bucket/prefix"
+        )
+        return parser
+
+    with_registry(
+        actions.add_parser("list", help="every version with its headline metrics, aliases and mirrors")
+    )
+    show = with_registry(actions.add_parser("show", help="one version's metadata, mirrors and model card"))
+    show.add_argument("version", nargs="?", default=CHAMPION, help="number, 'latest' or an alias")
+    show.add_argument(
+        "--json", action="store_true", help='print the metadata (and a "mirrors" key) as JSON only'
+    )
+    promote = with_registry(actions.add_parser("promote", help="point an alias (champion) at a version"))
+    promote.add_argument("version", help="number, 'latest' or an alias")
+    promote.add_argument("--alias", default=CHAMPION, help="alias to move (default: champion)")
+    rollback = with_registry(
+        actions.add_parser("rollback", help="move an alias back to the version it pointed at before")
+    )
+    rollback.add_argument("--alias", default=CHAMPION, help="alias to move back (default: champion)")
+
+
+def _figure(metrics: dict, name: str) -> str:
+    value = metrics.get(name)
+    return f"{value:.4f}" if isinstance(value, (int, float)) else "-"
+
+
+def format_listing(registry: Registry) -> str:
+    versions = registry.versions()
+    if not versions:
+        return f"no versions in {registry.root_uri}"
+    by_version: dict[int, list[str]] = {}
+    for name, version in registry.aliases().items():
+        by_version.setdefault(version, []).append(name)
+    lines = [f"registry {registry.root_uri}", ""]
+    lines.append(
+        f"{'version':>7}  {'created':<25}  {'accuracy':>8}  {'macro_rec':>9}  {'macro_f1':>8}  "
+        f"{'parent':>6}  {'run id':<24}  {'mirrors':<20}  aliases"
+    )
+    for version in versions:
+        record = registry.metadata(version)
+        metrics = record.get("metrics") or {}
+        parent = record.get("parent_champion")
+        lines.append(
+            f"{version:>7}  {record.get('created_at', ''):<25}  {_figure(metrics, 'accuracy'):>8}  "
+            f"{_figure(metrics, 'macro_recall'):>9}  {_figure(metrics, 'macro_f1'):>8}  "
+            f"{parent if parent else '-':>6}  {str(record.get('run_id') or '-')[:24]:<24}  "
+            f"{summarize(registry.mirrors(version)):<20}  {', '.join(sorted(by_version.get(version, [])))}"
+        )
+    return "\n".join(lines)
+
+
+def _follow_in_mirrors(registry: Registry, alias: str, version: int) -> None:
+    """The mirrors' champion follows ours (other aliases exist only in this registry)."""
+    if alias == CHAMPION:
+        for line in move_champion(registry, version):
+            print(f"  {line}")
+
+
+def run_models_command(args: argparse.Namespace) -> int:
+    try:
+        registry = open_registry(args.registry)
+        if args.models_action == "list":
+            print(format_listing(registry))
+        elif args.models_action == "show":
+            version = registry.resolve(args.version)
+            record, mirrors = registry.metadata(version), registry.mirrors(version)
+            print(json.dumps({**record, "mirrors": mirrors} if args.json else record, indent=2))
+            if not args.json:
+                print(f"\nuri: {registry.uri(version)}")
+                for target, mirror in sorted(mirrors.items()):
+                    print(f"mirrored to {target}: {describe(mirror)} ({mirror.get('at', '')})")
+                print()
+                print(registry.model_card(version))
+        elif args.models_action == "promote":
+            version = registry.resolve(args.version)
+            before = registry.get_alias(args.alias)
+            registry.set_alias(args.alias, version, reason="promoted by hand")
+            print(f"{args.alias}: version {before if before is not None else '(none)'} -> {version}")
+            _follow_in_mirrors(registry, args.alias, version)
+        elif args.models_action == "rollback":
+            before = registry.get_alias(args.alias)
+            version = registry.rollback_alias(args.alias)
+            print(f"{args.alias}: version {before} -> {version} (rolled back)")
+            _follow_in_mirrors(registry, args.alias, version)
+        else:
+            raise AssertionError(args.models_action)
+    except TweetSentimentError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0

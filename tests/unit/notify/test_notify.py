@@ -1,0 +1,42 @@
+"""The exit handler's notice: JSON posted to a webhook, off without one, never fatal."""
+
+from __future__ import annotations
+
+from tests.fakes.http_stub import Reply, StubServer
+from tweet_sentiment.notify.step import WEBHOOK_ENV, final_status_message, post_final_status
+
+FAILED = final_status_message(
+    state="FAILED", run="run-7", task="train", error_code=13, error_message="OOMKilled", pipeline="p"
+)
+
+
+def test_posts_the_final_status_as_json(monkeypatch):
+    monkeypatch.delenv(WEBHOOK_ENV, raising=False)
+    with StubServer(lambda request: Reply(body={})) as server:
+        outcome = post_final_status(server.url, FAILED)
+        (request,) = server.requests
+    assert "HTTP 200" in outcome
+    assert request.method == "POST" and request.headers["Content-Type"] == "application/json"
+    assert request.json() == {
+        "pipeline": "p",
+        "run": "run-7",
+        "state": "FAILED",
+        "succeeded": False,
+        "task": "train",
+        "error": {"code": 13, "message": "OOMKilled"},
+    }
+
+
+def test_the_url_may_come_from_the_environment_and_nothing_means_off(monkeypatch):
+    monkeypatch.delenv(WEBHOOK_ENV, raising=False)
+    assert post_final_status("", FAILED) == "no webhook configured: notification off"
+    with StubServer(lambda request: Reply(body={})) as server:
+        monkeypatch.setenv(WEBHOOK_ENV, server.url)
+        assert "HTTP 200" in post_final_status("", FAILED)
+        assert len(server.requests) == 1
+
+
+def test_an_unreachable_receiver_is_reported_not_raised(monkeypatch):
+    monkeypatch.setattr("tweet_sentiment.notify.step.time.sleep", lambda seconds: None)
+    outcome = post_final_status("http://127.0.0.1:9/hook", FAILED, attempts=2, timeout=1)
+    assert outcome.startswith("could not post the final status to the webhook after 2 attempts")
