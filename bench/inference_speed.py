@@ -184,45 +184,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    from tweet_sentiment.model.inference import (
-        OnnxClassifier,
-        cpu_has_native_bf16,
-        inference_precision,
-        predict_probabilities,
-        set_cpu_threads,
-    )
-    from tweet_sentiment.model.loading import load_classifier, load_tokenizer
-    from tweet_sentiment.model.metrics import accuracy
-
-    args = build_parser().parse_args(argv)
+def _measure_ours(model_dir, texts: list[str], labels: list[int], args, threads: int, results: dict):
+    """Time our torch path (fp32, and bf16 where native or asked) and the int8 ONNX path into ``results``;
+    returns (model, tokenizer, onnx classifier or None)."""
     import torch
 
-    model_dir = args.model
-    if model_dir is None:
-        model_dir = args.cache
-        if not (model_dir / "config.json").exists():
-            print(f"no cached bench model in {model_dir}: fine-tuning one (once; later runs reuse it)")
-            fine_tune_bench_model(args.train_data, model_dir, args.train_rows)
-    threads = set_cpu_threads(args.threads)
-    texts, labels = load_tweets(args.data, args.tweets)
-    # --quick: the HF baseline (about 100 tweets/s unloaded, far less on a busy machine) scores a prefix.
-    baseline_count = args.baseline_tweets or (QUICK_BASELINE_TWEETS if args.quick else len(texts))
-    baseline_count = min(baseline_count, len(texts))
-    print(f"model: {model_dir}")
-    print(
-        f"data: first {len(texts)} tweets of {args.data}; {threads} threads; "
-        f"native bf16: {cpu_has_native_bf16()}"
-    )
-
-    results: dict[str, dict] = {}
-
-    hf_labels, hf_seconds = bench_hf_pipeline(model_dir, texts[:baseline_count])
-    results["hf_pipeline_per_tweet"] = {
-        "tweets": baseline_count,
-        "tweets_per_s": baseline_count / hf_seconds,
-        "predicted": hf_labels,
-    }
+    from tweet_sentiment.model.inference import OnnxClassifier, inference_precision, predict_probabilities
+    from tweet_sentiment.model.loading import load_classifier, load_tokenizer
 
     tokenizer = load_tokenizer(str(model_dir))
     model = load_classifier(str(model_dir), fresh_head=False).eval()
@@ -236,11 +204,7 @@ def main(argv: list[str] | None = None) -> int:
                 model, tokenizer, texts, precision=precision, batch_size=64, max_batch_tokens=4096
             )
         )
-        results[f"ours_torch_{precision}"] = {
-            "tweets": len(texts),
-            "tweets_per_s": len(texts) / seconds,
-            "predicted": probabilities.argmax(1).tolist(),
-        }
+        results[f"ours_torch_{precision}"] = _result(len(texts), seconds, probabilities)
 
     onnx_path = ensure_int8_onnx(model_dir, args.cache.parent / "bench-onnx", texts, labels)
     onnx = None
@@ -252,11 +216,16 @@ def main(argv: list[str] | None = None) -> int:
         probabilities, seconds = _timed(
             lambda: onnx.predict_probabilities(texts, batch_size=64, max_batch_tokens=4096)
         )
-        results["ours_onnx_int8"] = {
-            "tweets": len(texts),
-            "tweets_per_s": len(texts) / seconds,
-            "predicted": probabilities.argmax(1).tolist(),
-        }
+        results["ours_onnx_int8"] = _result(len(texts), seconds, probabilities)
+    return model, tokenizer, onnx
+
+
+def _result(count: int, seconds: float, probabilities) -> dict:
+    return {"tweets": count, "tweets_per_s": count / seconds, "predicted": probabilities.argmax(1).tolist()}
+
+
+def _print_table(results: dict, labels: list[int], texts: list[str], baseline_count: int) -> None:
+    from tweet_sentiment.model.metrics import accuracy
 
     print()
     print(
@@ -283,6 +252,38 @@ def main(argv: list[str] | None = None) -> int:
             drop = (accuracy(labels, reference) - accuracy(labels, results[name]["predicted"])) * 100
             print(f"{name}: {drop:+.2f} accuracy points lost vs ours_torch_fp32 (limit 0.5)")
 
+
+def main(argv: list[str] | None = None) -> int:
+    from tweet_sentiment.model.inference import cpu_has_native_bf16, predict_probabilities, set_cpu_threads
+
+    args = build_parser().parse_args(argv)
+    model_dir = args.model
+    if model_dir is None:
+        model_dir = args.cache
+        if not (model_dir / "config.json").exists():
+            print(f"no cached bench model in {model_dir}: fine-tuning one (once; later runs reuse it)")
+            fine_tune_bench_model(args.train_data, model_dir, args.train_rows)
+    threads = set_cpu_threads(args.threads)
+    texts, labels = load_tweets(args.data, args.tweets)
+    # --quick: the HF baseline (about 100 tweets/s unloaded, far less on a busy machine) scores a prefix.
+    baseline_count = args.baseline_tweets or (QUICK_BASELINE_TWEETS if args.quick else len(texts))
+    baseline_count = min(baseline_count, len(texts))
+    print(f"model: {model_dir}")
+    print(
+        f"data: first {len(texts)} tweets of {args.data}; {threads} threads; "
+        f"native bf16: {cpu_has_native_bf16()}"
+    )
+
+    results: dict[str, dict] = {}
+    hf_labels, hf_seconds = bench_hf_pipeline(model_dir, texts[:baseline_count])
+    results["hf_pipeline_per_tweet"] = {
+        "tweets": baseline_count,
+        "tweets_per_s": baseline_count / hf_seconds,
+        "predicted": hf_labels,
+    }
+    model, tokenizer, onnx = _measure_ours(model_dir, texts, labels, args, threads, results)
+    _print_table(results, labels, texts, baseline_count)
+
     ours = {k: v for k, v in results.items() if k.startswith("ours_")}
     best = max(ours, key=lambda k: ours[k]["tweets_per_s"])
     samples = 100 if args.quick else 1000
@@ -295,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"single-tweet latency ({best}, {samples} tweets, one per call): p50 {p50:.2f} ms, p99 {p99:.2f} ms"
     )
+    baseline_rate = results["hf_pipeline_per_tweet"]["tweets_per_s"]
     print(f"inference_speedup_vs_hf_pipeline={ours[best]['tweets_per_s'] / baseline_rate:.2f}")
     return 0
 

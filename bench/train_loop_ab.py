@@ -29,8 +29,11 @@ from bench.train_speed import DEFAULT_DATA, ROOT, BenchSizes, make_slice
 
 _ARM = """
 import json, sys, time
-from tweet_sentiment.train.config import TrainConfig
-from tweet_sentiment.train.loop import train
+try:
+    from tweet_sentiment.train.config import TrainConfig
+    from tweet_sentiment.train.loop import train
+except ImportError:  # a tree from before the package per step (issue 17)
+    from tweet_sentiment.training import TrainConfig, train
 config = TrainConfig(model_name=sys.argv[1], epochs=1.0, seed=42, eval_split="", progress=False,
                      tensorboard=False, num_threads=int(sys.argv[4]))
 cpu_started = time.process_time()

@@ -172,7 +172,7 @@ def score(arm: dict, dataset: Path) -> dict:
     return score_split(arm["model"], arm["tokenizer"], split, precision="fp32")[0]
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.train_speed", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--data", default=str(DEFAULT_DATA), help="directory with train.jsonl / validation.jsonl"
@@ -192,6 +192,37 @@ def main(argv: list[str] | None = None) -> int:
         help="torch CPU threads for both arms (0: torch's default). On a machine shared with other jobs, "
         "1 avoids OpenMP threads waiting on each other.",
     )
+    return parser
+
+
+def _print_arm(name: str, arm: dict, report: dict, *keys: str) -> None:
+    figures = {"arm": name, **{key: arm[key] for key in keys}}
+    figures.update(accuracy=round(report["accuracy"], 4), macro_recall=round(report["macro_recall"], 4))
+    print(json.dumps(figures), flush=True)
+
+
+def _print_efficiency(dataset: Path, sizes: BenchSizes, arms: dict, peaks: dict, peak_bf16) -> None:
+    """GFLOP/s on real tokens of each arm, against the matmul peak measured just before it."""
+    from tweet_sentiment.core.dataset import load_split
+
+    ours = arms["ours"]
+    texts = load_split(dataset, "train").texts
+    lengths = [len(ids) for ids in ours["tokenizer"](texts, truncation=True, max_length=128)["input_ids"]]
+    useful = training_flops(ours["model"], lengths, sizes.epochs)
+    use_bf16_peak = ours["precision"] == "bfloat16" and peak_bf16
+    for name, arm in arms.items():
+        peak = peak_bf16 if use_bf16_peak and name == "ours" else peaks[name]
+        achieved = useful / arm["train_seconds"]
+        print(
+            f"{name}: {achieved / 1e9:.1f} GFLOP/s on real tokens = {achieved / peak:.1%} "
+            f"of the {'bf16' if peak is peak_bf16 else 'fp32'} matmul peak measured just before this arm "
+            f"({peak / 1e9:.1f} GFLOP/s)"
+        )
+    print(f"mean real tokens per example: {sum(lengths) / len(lengths):.1f} (seed recipe pads to 128)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
@@ -222,70 +253,24 @@ def main(argv: list[str] | None = None) -> int:
         dataset = make_slice(data, sizes, args.seed, workdir)
         peak_fp32 = matmul_peak(torch.float32)
         peak_bf16 = matmul_peak(torch.bfloat16) if cpu_has_fast_bf16() else None
-        print(
-            f"matmul peak 2048x2048: fp32 {peak_fp32 / 1e9:.1f} GFLOP/s"
-            + (
-                f", bf16 {peak_bf16 / 1e9:.1f} GFLOP/s"
-                if peak_bf16
-                else ", bf16 not measured (emulated on this CPU)"
-            ),
-            flush=True,
-        )
+        bf16_note = f", bf16 {peak_bf16 / 1e9:.1f} GFLOP/s" if peak_bf16 else ", bf16 not measured (emulated)"
+        print(f"matmul peak 2048x2048: fp32 {peak_fp32 / 1e9:.1f} GFLOP/s" + bf16_note, flush=True)
 
         # The peak is measured again right before each arm: on a shared machine the load changes
         # within one run, and each arm's efficiency is judged against what the cores gave it then.
-        seed_peak = matmul_peak(torch.float32)
+        peaks = {"seed_recipe": matmul_peak(torch.float32)}
         seed_arm = run_seed_recipe(args.model, dataset, sizes.epochs, args.seed, workdir / "seed")
         seed_report = score(seed_arm, dataset)
-        print(
-            json.dumps(
-                {
-                    "arm": "seed_recipe",
-                    "samples_per_second": round(seed_arm["samples_per_second"], 2),
-                    "train_seconds": round(seed_arm["train_seconds"], 1),
-                    "accuracy": round(seed_report["accuracy"], 4),
-                    "macro_recall": round(seed_report["macro_recall"], 4),
-                }
-            ),
-            flush=True,
-        )
+        seed_figures = {
+            k: round(seed_arm[k], n) for k, n in (("samples_per_second", 2), ("train_seconds", 1))
+        }
+        _print_arm("seed_recipe", seed_figures, seed_report, "samples_per_second", "train_seconds")
 
-        ours_peak = matmul_peak(torch.float32)
+        peaks["ours"] = matmul_peak(torch.float32)
         ours = run_ours(args.model, dataset, sizes.epochs, args.seed, workdir / "ours", args.threads)
         ours_report = score(ours, dataset)
-        print(
-            json.dumps(
-                {
-                    "arm": "ours",
-                    "samples_per_second": ours["samples_per_second"],
-                    "train_seconds": ours["train_seconds"],
-                    "precision": ours["precision"],
-                    "accuracy": round(ours_report["accuracy"], 4),
-                    "macro_recall": round(ours_report["macro_recall"], 4),
-                }
-            ),
-            flush=True,
-        )
-
-        from tweet_sentiment.core.dataset import load_split
-
-        lengths = [
-            len(ids)
-            for ids in ours["tokenizer"](load_split(dataset, "train").texts, truncation=True, max_length=128)[
-                "input_ids"
-            ]
-        ]
-        useful = training_flops(ours["model"], lengths, sizes.epochs)
-        use_bf16_peak = ours["precision"] == "bfloat16" and peak_bf16
-        for name, arm, fp32_peak in (("seed_recipe", seed_arm, seed_peak), ("ours", ours, ours_peak)):
-            peak = peak_bf16 if use_bf16_peak and name == "ours" else fp32_peak
-            achieved = useful / arm["train_seconds"]
-            print(
-                f"{name}: {achieved / 1e9:.1f} GFLOP/s on real tokens = {achieved / peak:.1%} "
-                f"of the {'bf16' if peak is peak_bf16 else 'fp32'} matmul peak measured just before this arm "
-                f"({peak / 1e9:.1f} GFLOP/s)"
-            )
-        print(f"mean real tokens per example: {sum(lengths) / len(lengths):.1f} (seed recipe pads to 128)")
+        _print_arm("ours", ours, ours_report, "samples_per_second", "train_seconds", "precision")
+        _print_efficiency(dataset, sizes, {"seed_recipe": seed_arm, "ours": ours}, peaks, peak_bf16)
     accuracy_kept = ours_report["accuracy"] >= seed_report["accuracy"]
     print(
         f"accuracy: seed {seed_report['accuracy']:.4f}, ours {ours_report['accuracy']:.4f} "

@@ -58,7 +58,7 @@ def _start(config: TrainConfig, dataset_dir, output: Path, tmp_path: Path) -> su
         [
             sys.executable,
             "-m",
-            "tweet_sentiment.train.distributed",  # the DDP worker entry; without torchrun it is one process
+            "tweet_sentiment.train.launcher",  # the DDP worker entry; without torchrun it is one process
             "--config",
             str(config_path),
             "--dataset-dir",
