@@ -1,0 +1,7 @@
+"""``python -m tweet_sentiment.serve``: see server.py."""
+
+import sys
+
+from tweet_sentiment.serve.server import main
+
+sys.exit(main())
