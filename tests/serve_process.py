@@ -1,4 +1,7 @@
-"""The model server as a process on a loopback port (python -m tweet_sentiment.serve), for tests and bench."""
+"""The model server as a process on a loopback port (python -m tweet_sentiment.serve), for tests and bench.
+
+``ServerProcess`` also runs other servers that answer ``GET /v2/health/ready`` (bench/naive_server.py).
+"""
 
 from __future__ import annotations
 
@@ -59,13 +62,20 @@ def wait_ready(url: str, alive=lambda: True, timeout_s: float = 180) -> None:
 class ServerProcess:
     """``with ServerProcess(["--model-uri", DIR]) as server: server.url``; stops the process on exit."""
 
-    def __init__(self, args: list[str], env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        args: list[str],
+        env: dict[str, str] | None = None,
+        module: str = "tweet_sentiment.serve",
+        port_flag: str = "--http-port",
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.args = [*args, "--http-port", str(self.port)]
+        self.module = module
+        self.args = [*args, port_flag, str(self.port)]
         self.env = {**os.environ, **(env or {})}
         self.env["PYTHONPATH"] = os.pathsep.join(
-            [str(ROOT / "src"), *filter(None, [self.env.get("PYTHONPATH")])]
+            [str(ROOT / "src"), str(ROOT), *filter(None, [self.env.get("PYTHONPATH")])]
         )
         self.process: subprocess.Popen | None = None
         # A file, not a pipe: nobody reads a pipe while the server runs, and a full one would block it.
@@ -74,7 +84,7 @@ class ServerProcess:
 
     def __enter__(self) -> ServerProcess:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tweet_sentiment.serve", *self.args],
+            [sys.executable, "-m", self.module, *self.args],
             env=self.env,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
@@ -102,3 +112,50 @@ class ServerProcess:
         self._log_file.seek(0)
         self.log = self._log_file.read()
         self._log_file.close()
+
+
+class DockerServer:
+    """The serving image as a container on a loopback port: ``with DockerServer(client, IMAGE, ARGS,
+    volumes={host_dir: "/models"}) as server: server.url``; the container is removed on exit."""
+
+    def __init__(
+        self, client, image: str, args: list[str], volumes: dict[str, str] | None = None, **run_options
+    ):
+        self.client, self.image, self.args = client, image, args
+        self.volumes = {host: {"bind": inside, "mode": "ro"} for host, inside in (volumes or {}).items()}
+        self.run_options = run_options
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.container = None
+        self.log = ""
+
+    def __enter__(self) -> DockerServer:
+        self.container = self.client.containers.run(
+            self.image,
+            self.args,
+            detach=True,
+            ports={"8080/tcp": ("127.0.0.1", self.port)},
+            volumes=self.volumes,
+            **self.run_options,
+        )
+        try:
+            wait_ready(self.url, alive=self.alive)
+        except RuntimeError as exc:
+            self.__exit__(None, None, None)
+            raise RuntimeError(f"{exc}:\n{self.log[-3000:]}") from None
+        return self
+
+    def alive(self) -> bool:
+        self.container.reload()
+        return self.container.status == "running"
+
+    def restarts(self) -> int:
+        self.container.reload()
+        return int(self.container.attrs["RestartCount"])
+
+    def __exit__(self, *exc_info) -> None:
+        if self.container is None:
+            return
+        self.log = self.container.logs().decode(errors="replace")
+        self.container.remove(force=True)
+        self.container = None
