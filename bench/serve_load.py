@@ -51,9 +51,9 @@ def build_bench_model(target: Path, tweets: list[str]) -> Path:
     """A registry-like version directory: MiniLM + untrained head, with its int8 ONNX export stored."""
     import torch
 
-    from tweet_sentiment.inference_settings import InferenceSettings, write_inference_settings
-    from tweet_sentiment.modeling import OFFLINE_MODEL, load_classifier, load_tokenizer
-    from tweet_sentiment.onnx_export import OnnxExportConfig, export_for_registration
+    from tweet_sentiment.model.inference_settings import InferenceSettings, write_inference_settings
+    from tweet_sentiment.model.loading import OFFLINE_MODEL, load_classifier, load_tokenizer
+    from tweet_sentiment.register.onnx_export import OnnxExportConfig, export_for_registration
 
     model_dir = target / "versions" / "000001" / "model"
     if (model_dir / "onnx" / "model.int8.onnx").exists():
@@ -127,7 +127,7 @@ def run_level(url: str, tweets: list[str], requests: int, clients: int, malforme
 
 def batch_metric(url: str) -> tuple[float, float]:
     """(model calls, texts) from our server's /metrics; (0, 0) for a server without it."""
-    from tests.serve_process import get
+    from tests.fakes.serve_process import get
 
     status, text = get(url + "/metrics")
     if status != 200:
@@ -138,7 +138,7 @@ def batch_metric(url: str) -> tuple[float, float]:
 
 def servers(args, version: Path):
     """(name, context manager) of every server to measure, in order."""
-    from tests.serve_process import DockerServer, ServerProcess
+    from tests.fakes.serve_process import DockerServer, ServerProcess
 
     threads = ["--threads", str(args.threads)]
     found = [

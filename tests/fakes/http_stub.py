@@ -78,7 +78,7 @@ class StubServer:
                     chunks.append(self.rfile.read(size))
                     self.rfile.readline()
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
 
             def log_message(self, *args):  # keep pytest output clean
                 pass

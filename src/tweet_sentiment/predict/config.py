@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tweet_sentiment.core.errors import ConfigError
+from tweet_sentiment.core.text import MAX_TEXT_CHARS
 from tweet_sentiment.model.inference import BACKENDS
 from tweet_sentiment.predict.io import (
     INPUT_FORMATS,
@@ -59,7 +60,7 @@ class PredictConfig:
         default=0, metadata={"help": "Tokens kept per tweet (longer: truncated); 0: the model's own."}
     )
     max_text_chars: int = field(
-        default=1000, metadata={"help": "Longer texts are rejected (as in training)."}
+        default=MAX_TEXT_CHARS, metadata={"help": "Longer texts are rejected (as in training)."}
     )
     chunk_size: int = field(default=2048, metadata={"help": "Rows read, scored and written at a time."})
     threads: int = field(default=0, metadata={"help": "CPU threads (0: all this process may use)."})

@@ -15,7 +15,7 @@ from typing import Any, BinaryIO, TextIO
 from tweet_sentiment.core.errors import DataSourceError
 from tweet_sentiment.core.labels import LABELS
 from tweet_sentiment.core.readers import FORMATS, format_of, iter_rows
-from tweet_sentiment.core.text import normalize_tweet
+from tweet_sentiment.core.text import MAX_TEXT_CHARS, check_text
 
 STDIO = "-"
 INPUT_FORMATS = ("auto", *dict.fromkeys(FORMATS.values()))
@@ -43,18 +43,6 @@ def output_format(path: str, requested: str) -> str:
     )
 
 
-def check_text(value: Any, max_chars: int) -> tuple[str | None, str | None]:
-    if value is None:
-        return None, "text is missing (null)"
-    if not isinstance(value, str):
-        return None, f"text is not a string ({type(value).__name__})"
-    if len(value) > max_chars:
-        return None, f"text is over-long ({len(value)} characters; the limit is {max_chars})"
-    if not normalize_tweet(value):
-        return None, "text is empty"
-    return value, None
-
-
 def read_rows(
     stream: BinaryIO,
     fmt: str,
@@ -62,7 +50,7 @@ def read_rows(
     *,
     text_column: str = "text",
     id_column: str = "id",
-    max_text_chars: int = 1000,
+    max_text_chars: int = MAX_TEXT_CHARS,
 ) -> Iterator[InputRow]:
     """Yield one :class:`InputRow` per input row (binary stream in); never raises on a bad row.
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tweet_sentiment.core.dataset import SPLITS
 from tweet_sentiment.core.errors import ConfigError
+from tweet_sentiment.core.text import MAX_TEXT_CHARS
 
 DEFAULT_HUB_DATASET = "cardiffnlp/tweet_eval"
 
@@ -38,7 +39,8 @@ class PreprocessConfig:
     text_column: str = field(default="text", metadata={"help": "Column holding the tweet text."})
     label_column: str = field(default="label", metadata={"help": "Column holding the label."})
     max_text_chars: int = field(
-        default=1000, metadata={"help": "Texts longer than this (before normalisation) are bad rows."}
+        default=MAX_TEXT_CHARS,
+        metadata={"help": "Texts longer than this (before normalisation) are bad rows."},
     )
     max_bad_fraction: float = field(
         default=0.01,

@@ -5,16 +5,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields
 
-from tweet_sentiment.errors import ConfigError
-from tweet_sentiment.inference import BACKENDS
+from tweet_sentiment.core.errors import ConfigError
+from tweet_sentiment.core.text import MAX_TEXT_CHARS
+from tweet_sentiment.model.inference import BACKENDS
 
 DEFAULT_MODEL_NAME = "tweet-sentiment"
 DEFAULT_HTTP_PORT = 8080  # KServe's and Vertex AI's default container port
 # Vertex AI tells a serving container where the model is and which port to listen on.
 VERTEX_STORAGE_ENV = "AIP_STORAGE_URI"
 VERTEX_PORT_ENV = "AIP_HTTP_PORT"
-# Texts longer than this (before normalisation) are refused, as preprocess and predict refuse them.
-MAX_TEXT_CHARS = 1000
 
 CHOICES = {"backend": BACKENDS, "onnx_variant": ("int8", "fp32")}
 

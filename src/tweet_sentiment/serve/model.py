@@ -9,13 +9,13 @@ from pathlib import Path
 from kserve import InferRequest, Model
 from prometheus_client import Histogram
 
-from tweet_sentiment.errors import DataSourceError, ModelSourceError
-from tweet_sentiment.labels import LABELS
+from tweet_sentiment.core.errors import DataSourceError, ModelSourceError
+from tweet_sentiment.core.labels import LABELS
+from tweet_sentiment.core.storage import locate
+from tweet_sentiment.core.text import normalize_tweet
 from tweet_sentiment.serve.batching import MicroBatcher
 from tweet_sentiment.serve.config import ServeConfig
 from tweet_sentiment.serve.requests import V2_TEXT_DATATYPE, v1_response, v1_texts, v2_response, v2_texts
-from tweet_sentiment.storage import locate
-from tweet_sentiment.text import normalize_tweet
 
 MODEL_SUBDIR = "model"  # a registry version keeps its save_pretrained directory here
 
@@ -59,7 +59,7 @@ class SentimentModel(Model):
         self.backend = ""  # what scores: onnx-int8, onnx-fp32, torch-fp32, torch-bf16 (V2 responses say it)
 
     def load(self) -> bool:
-        from tweet_sentiment.inference import Scorer
+        from tweet_sentiment.model.inference import Scorer
 
         model_dir = resolve_model_dir(self.config.model_uri)
         scorer = Scorer(

@@ -10,7 +10,7 @@ Open Inference Protocol V2 (``POST /v2/models/NAME/infer``): one ``BYTES`` input
 ``probabilities`` (``FP32``, ``[n, 3]``, in the order of ``labels.LABELS``).
 
 Every problem raises :class:`kserve.errors.InvalidInput`, which the server answers with 400 and
-``{"error": "<the message>"}``. Texts are checked like predict's rows (``predict_io.check_text``).
+``{"error": "<the message>"}``. Texts are checked like predict's rows (``core.text.check_text``).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import numpy as np
 from kserve import InferOutput, InferResponse
 from kserve.errors import InvalidInput
 
-from tweet_sentiment.labels import LABELS
-from tweet_sentiment.predict_io import check_text
+from tweet_sentiment.core.labels import LABELS
+from tweet_sentiment.core.text import check_text
 
 V2_TEXT_DATATYPE = "BYTES"
 

@@ -7,7 +7,7 @@ import logging
 import sys
 from dataclasses import fields
 
-from tweet_sentiment.errors import TweetSentimentError
+from tweet_sentiment.core.errors import TweetSentimentError
 from tweet_sentiment.serve.config import CHOICES, ServeConfig
 
 

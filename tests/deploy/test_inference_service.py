@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 
 import pytest
-from _http_stub import Reply, StubServer
 
 from deploy.inference_service import (
     CONTAINER_NAME,
@@ -17,6 +16,7 @@ from deploy.inference_service import (
     render,
 )
 from deploy.package import DeployError
+from tests.fakes.http_stub import Reply, StubServer
 
 IMAGE = "ghcr.io/tweet-sentiment/tweet-sentiment-serve:0.1.0"
 
@@ -140,8 +140,6 @@ def cluster():
 
     fake = FakeKubernetes()
     with StubServer(fake) as server:
-        handler = server._server.RequestHandlerClass  # phase-1 stand-in until the stub answers PATCH itself
-        handler.do_PATCH = handler.do_POST
         configuration = client.Configuration(host=server.url)
         configuration.api_key = {"authorization": "Bearer test-token"}
         with client.ApiClient(configuration) as api_client:
@@ -183,7 +181,7 @@ def test_an_api_server_refusal_is_one_line_with_its_message(cluster):
 def test_an_unreachable_api_server_is_one_line():
     from kubernetes import client
 
-    from tests.serve_process import free_port
+    from tests.fakes.serve_process import free_port
 
     configuration = client.Configuration(host=f"http://127.0.0.1:{free_port()}")
     configuration.retries = 0

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from tweet_sentiment.errors import ConfigError, ModelSourceError
+from tweet_sentiment.core.errors import ConfigError, ModelSourceError
 from tweet_sentiment.serve.batching import MicroBatcher
 from tweet_sentiment.serve.config import ServeConfig
 
@@ -120,10 +120,9 @@ def test_a_model_is_found_in_a_version_directory_or_as_itself(tiny_model_dir, tm
 
 
 def test_a_gs_version_is_downloaded_at_start(tiny_model_dir):
-    from gcs_emulator import make_bucket, running_emulator
-
+    from tests.fakes.gcs_emulator import make_bucket, running_emulator
+    from tweet_sentiment.core.storage import upload_directory
     from tweet_sentiment.serve.model import resolve_model_dir
-    from tweet_sentiment.storage import upload_directory
 
     with running_emulator():
         make_bucket("serving")

@@ -13,10 +13,10 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import make_tweets, write_jsonl
-from serve_process import ServerProcess, get, post
 
-from tweet_sentiment.labels import LABELS
+from tests.fakes.serve_process import ServerProcess, get, post
+from tests.fakes.tweets import make_tweets, write_jsonl
+from tweet_sentiment.core.labels import LABELS
 
 NAME = "tweet-sentiment"
 TWEETS = [row["text"] for row in make_tweets(12, seed=21)]  # with @mentions and URLs: normalisation counts
@@ -42,7 +42,8 @@ def server(version_dir):
 
 
 def _predict(model_dir, tmp_path, backend="torch") -> list[dict]:
-    from tweet_sentiment.predict import PredictConfig, run_predict
+    from tweet_sentiment.predict.cli import run_predict
+    from tweet_sentiment.predict.config import PredictConfig
 
     source = write_jsonl(tmp_path / "in.jsonl", [{"text": text} for text in TWEETS])
     output = tmp_path / f"out-{backend}.jsonl"
@@ -189,7 +190,7 @@ def test_concurrent_requests_are_scored_together_and_each_gets_its_own_rows(serv
 
 @pytest.mark.slow
 def test_a_version_with_a_stored_int8_export_is_served_with_onnx(tiny_model_dir, tmp_path):
-    from tweet_sentiment.onnx_export import OnnxExportConfig, export_for_registration
+    from tweet_sentiment.register.onnx_export import OnnxExportConfig, export_for_registration
 
     version = _version_dir(tiny_model_dir, tmp_path / "registry")
     rows = make_tweets(60, seed=5)
