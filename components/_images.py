@@ -1,7 +1,9 @@
 """The one place that names the container images the components run in.
 
 One image per dependency set: the CPU runtime serves preprocess, evaluate and register;
-the CUDA runtime serves train. ``images/`` holds their Dockerfiles and
+the CUDA runtime serves train; the serving image runs the model server (no component: it is what
+``models deploy`` puts behind a KServe InferenceService or a Vertex AI endpoint). ``images/`` holds
+their Dockerfiles and
 ``python pipeline.py images build`` builds exactly the images named here.
 
 The module constants are the defaults the components are decorated with. A different
@@ -17,14 +19,18 @@ IMAGE_REGISTRY = "ghcr.io/tweet-sentiment"
 IMAGE_TAG = "0.2.0"
 CPU_IMAGE_NAME = "tweet-sentiment-cpu"
 GPU_IMAGE_NAME = "tweet-sentiment-gpu"
+# Not a component's: the model server of a registered version (KServe, Vertex AI endpoints, docker run).
+SERVE_IMAGE_NAME = "tweet-sentiment-serve"
+IMAGE_KINDS = ("cpu", "gpu", "serve")  # ImageSet's properties, one per image (images build --only)
 # Dockerfiles, relative to the repository root (which is the build context).
 CPU_DOCKERFILE = "images/cpu.Dockerfile"
 GPU_DOCKERFILE = "images/gpu.Dockerfile"
+SERVE_DOCKERFILE = "images/serve.Dockerfile"
 
 
 @dataclass(frozen=True)
 class ImageSet:
-    """Registry and tag of the pipeline's images; ``cpu``/``gpu`` are the full references."""
+    """Registry and tag of the pipeline's images; ``cpu``/``gpu``/``serve`` are the full references."""
 
     registry: str = IMAGE_REGISTRY
     tag: str = IMAGE_TAG
@@ -43,9 +49,13 @@ class ImageSet:
     def gpu(self) -> str:
         return f"{self.registry}/{GPU_IMAGE_NAME}:{self.tag}"
 
+    @property
+    def serve(self) -> str:
+        return f"{self.registry}/{SERVE_IMAGE_NAME}:{self.tag}"
+
     def dockerfiles(self) -> dict[str, str]:
         """Image reference -> Dockerfile that builds it."""
-        return {self.cpu: CPU_DOCKERFILE, self.gpu: GPU_DOCKERFILE}
+        return {self.cpu: CPU_DOCKERFILE, self.gpu: GPU_DOCKERFILE, self.serve: SERVE_DOCKERFILE}
 
 
 DEFAULT_IMAGES = ImageSet()

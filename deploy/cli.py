@@ -15,10 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pipeline
-from components._images import DEFAULT_IMAGES, ImageSet
+from components._images import DEFAULT_IMAGES, IMAGE_KINDS, ImageSet
 from deploy.local_run import LOCAL_PIPELINE_ROOT, add_pipeline_parameter_flags, run_local
 from deploy.package import DeployError, load_package, parse_param_flags, without_caching
 from deploy.placement import add_placement_flags, placement_from_args
+from deploy.serving_cli import add_models_deploy
 from tweet_sentiment.predict.cli import add_predict_command
 from tweet_sentiment.registry.cli import add_models_command, run_models_command
 
@@ -48,9 +49,11 @@ def _guarded(handler):
 
 
 def _add_images_command(commands) -> None:
-    images_cmd = commands.add_parser("images", help="build (and push) the component images")
+    images_cmd = commands.add_parser("images", help="build (and push) the component and serving images")
     actions = images_cmd.add_subparsers(dest="images_action", required=True)
-    build = actions.add_parser("build", help="docker build the CPU and CUDA runtime images")
+    build = actions.add_parser(
+        "build", help="docker build the CPU and CUDA runtime images and the serving image"
+    )
     build.add_argument(
         "--registry", default=DEFAULT_IMAGES.registry, help="e.g. us-docker.pkg.dev/PROJECT/REPO"
     )
@@ -59,6 +62,12 @@ def _add_images_command(commands) -> None:
         "--push", action="store_true", help="push after building (uses docker login credentials)"
     )
     build.add_argument("--platform", default="linux/amd64")
+    build.add_argument(
+        "--only",
+        action="append",
+        choices=IMAGE_KINDS,
+        help="build only this image (repeatable); default: all of them",
+    )
     build.add_argument(
         "--base-image",
         help="Python 3.11 image to build on (default: the Dockerfiles' python slim image; "
@@ -97,6 +106,7 @@ def _images_build(args: argparse.Namespace) -> int:
         push=args.push,
         platform=args.platform,
         build_args=build_args_for(args.base_image, args.offline_encoder),
+        only={getattr(images, kind) for kind in args.only or ()},
     )
     for image in built:
         print(f"{'pushed' if image.pushed else 'built'} {image.describe()}")
@@ -315,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--tag", default=DEFAULT_IMAGES.tag, help="image tag, with --runner docker")
 
     add_cluster_commands(commands, compile_pipeline=pipeline.compile_for_target)
-    add_models_command(commands)
+    add_models_deploy(add_models_command(commands))
     add_predict_command(commands)
     return parser
 
@@ -335,8 +345,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "run-local":
         return run_local(args)
-    if args.command == "models":
+    if args.command == "models" and args.models_action != "deploy":
         return run_models_command(args)
-    if hasattr(args, "handler"):  # images / submit / schedule (deploy/cli.py), predict
+    if hasattr(args, "handler"):  # images / submit / schedule (deploy/cli.py), predict, models deploy
         return args.handler(args)
     raise AssertionError(args.command)

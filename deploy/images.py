@@ -95,8 +95,10 @@ def build_images(
     client=None,
     log: Callable[[str], None] = print,
     build_args: dict[str, str] | None = None,
+    only: set[str] | frozenset[str] = frozenset(),
 ) -> list[BuiltImage]:
-    """Build every image of ``images`` from its Dockerfile in ``context``; push them when asked.
+    """Build every image of ``images`` (those in ``only`` when given) from its Dockerfile in ``context``;
+    push them when asked.
 
     The engine's layer cache reuses every step whose inputs did not change, so a rebuild with the
     same sources, pins and build arguments takes seconds and yields the same image id.
@@ -110,6 +112,8 @@ def build_images(
     pull = base_image is None or not _image_exists(client, base_image)
     built = []
     for reference, dockerfile in images.dockerfiles().items():
+        if only and reference not in only:
+            continue
         if not (context / dockerfile).is_file():
             raise DeployError(f"{context / dockerfile}: Dockerfile not found")
         log(f"building {reference} from {dockerfile}")

@@ -12,6 +12,7 @@ or merge-patches it in place (``dry_run``: the API server checks it and persists
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,7 +178,8 @@ def apply(manifest: dict[str, Any], api_client=None, *, dry_run: bool = False) -
             config.load_incluster_config()
         except config.ConfigException:
             try:
-                config.load_kube_config()
+                # $KUBECONFIG read now (the client reads it once, at import), else ~/.kube/config.
+                config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
             except (config.ConfigException, OSError) as exc:
                 raise DeployError(
                     f"no Kubernetes cluster configured (kubeconfig or in-cluster): {exc}"

@@ -27,7 +27,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from components._images import CPU_DOCKERFILE, DEFAULT_IMAGES, GPU_DOCKERFILE, ImageSet
+from components._images import CPU_DOCKERFILE, DEFAULT_IMAGES, GPU_DOCKERFILE, SERVE_DOCKERFILE, ImageSet
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILES = sorted((ROOT / "images").glob("*Dockerfile"))
@@ -42,7 +42,7 @@ def _hadolint() -> str:
 
 
 def test_every_image_has_a_dockerfile_and_every_dockerfile_an_image():
-    assert {ROOT / CPU_DOCKERFILE, ROOT / GPU_DOCKERFILE} == set(DOCKERFILES)
+    assert {ROOT / CPU_DOCKERFILE, ROOT / GPU_DOCKERFILE, ROOT / SERVE_DOCKERFILE} == set(DOCKERFILES)
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
@@ -82,8 +82,11 @@ def test_dockerfile_installs_the_package_with_pyproject_pins_as_a_non_root_user(
         assert pins[name.lower()] == version, (
             f"{dockerfile.name}: {name}=={version}, pyproject.toml {pins[name.lower()]}"
         )
-    # torch (CPU or CUDA build) and kfp (for install_kfp_package=False) at pyproject's versions.
-    assert pinned.get("torch") == pins["torch"] and pinned.get("kfp") == pins["kfp"]
+    # torch (CPU or CUDA build) and, in the components' images, kfp (for install_kfp_package=False)
+    # at pyproject's versions; the serving image runs no component, so no kfp.
+    assert pinned.get("torch") == pins["torch"]
+    serving = dockerfile == ROOT / SERVE_DOCKERFILE
+    assert pinned.get("kfp") == (None if serving else pins["kfp"])
     # The project itself, from the copied sources, so its own pins resolve the rest.
     assert any(re.search(r"pip install [^&]*\s\.(\s|$)", line) for line in installs)
     assert "COPY src ./src" in lines and any(line.startswith("COPY pyproject.toml") for line in lines)
@@ -94,13 +97,15 @@ def test_dockerfile_installs_the_package_with_pyproject_pins_as_a_non_root_user(
         line.startswith(("RUN", "COPY")) for line in lines[lines.index(f"USER {users[-1]}") :]
     )
     assert not any(line.startswith(("ENTRYPOINT", "CMD")) and "pip" in line for line in lines)
+    if serving:  # the model server is the image's entry point; its flags follow `docker run IMAGE`
+        assert 'ENTRYPOINT ["python3", "-m", "tweet_sentiment.serve"]' in lines
 
 
 @pytest.mark.parametrize("package", PACKAGES, ids=lambda p: p.name)
 def test_every_component_runs_in_an_image_that_images_build_builds_without_pip_at_run_time(package):
     spec = next(yaml.safe_load_all(package.read_text()))
     executors = spec["deploymentSpec"]["executors"]
-    built = set(DEFAULT_IMAGES.dockerfiles())
+    built = set(DEFAULT_IMAGES.dockerfiles()) - {DEFAULT_IMAGES.serve}  # the server is no component's
     assert executors
     for name, executor in executors.items():
         container = executor["container"]
@@ -177,6 +182,7 @@ def test_images_build_issues_one_build_per_image_and_pushes(monkeypatch, capsys)
     assert [(b.query["t"][0], b.query["dockerfile"][0]) for b in builds] == [
         (images.cpu, CPU_DOCKERFILE),
         (images.gpu, GPU_DOCKERFILE),
+        (images.serve, SERVE_DOCKERFILE),
     ]
     for build in builds:
         assert build.query["platform"] == ["linux/amd64"] and build.query["pull"] == ["True"]
@@ -189,6 +195,7 @@ def test_images_build_issues_one_build_per_image_and_pushes(monkeypatch, capsys)
     assert [(p.path.split("/images/")[1], p.query["tag"][0]) for p in pushes] == [
         ("registry.example/team/tweet-sentiment-cpu/push", "2024.05.1"),
         ("registry.example/team/tweet-sentiment-gpu/push", "2024.05.1"),
+        ("registry.example/team/tweet-sentiment-serve/push", "2024.05.1"),
     ]
     out = capsys.readouterr().out
     assert f"pushed {images.cpu}" in out and f"pushed {images.gpu}" in out
@@ -260,3 +267,11 @@ def test_run_local_in_containers_refuses_a_local_path_that_does_not_exist_by_nam
         f"error: --data {missing}: no such file or directory (local paths are mounted into the step "
         "containers, so they must exist)"
     )
+
+
+def test_the_package_names_the_serving_image_that_images_build_makes():
+    # The Vertex AI mirror's default serving image (the package may not import components/).
+    from tweet_sentiment.model.serving import SERVING_IMAGE
+    from tweet_sentiment.registry.mirrors import MirrorConfig
+
+    assert SERVING_IMAGE == DEFAULT_IMAGES.serve == MirrorConfig().vertex_serving_image

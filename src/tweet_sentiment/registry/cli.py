@@ -13,8 +13,9 @@ from tweet_sentiment.registry.mirrors import describe, move_champion, summarize
 DEFAULT_REGISTRY = "model_registry"
 
 
-def add_models_command(subparsers) -> None:
-    """Add the ``models`` sub-command to ``subparsers`` (what ``add_subparsers`` returned)."""
+def add_models_command(subparsers):
+    """Add the ``models`` sub-command to ``subparsers`` (what ``add_subparsers`` returned); returns its
+    own sub-commands, so that deploy/ can add ``models deploy``."""
     models = subparsers.add_parser("models", help="list, inspect, promote or roll back registered models")
     actions = models.add_subparsers(dest="models_action", required=True)
 
@@ -39,6 +40,7 @@ def add_models_command(subparsers) -> None:
         actions.add_parser("rollback", help="move an alias back to the version it pointed at before")
     )
     rollback.add_argument("--alias", default=CHAMPION, help="alias to move back (default: champion)")
+    return actions
 
 
 def _figure(metrics: dict, name: str) -> str:

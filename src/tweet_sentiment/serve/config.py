@@ -8,9 +8,10 @@ from dataclasses import dataclass, field, fields
 from tweet_sentiment.core.errors import ConfigError
 from tweet_sentiment.core.text import MAX_TEXT_CHARS
 from tweet_sentiment.model.inference import BACKENDS
+from tweet_sentiment.model.serving import HTTP_PORT, MODEL_NAME
 
-DEFAULT_MODEL_NAME = "tweet-sentiment"
-DEFAULT_HTTP_PORT = 8080  # KServe's and Vertex AI's default container port
+DEFAULT_MODEL_NAME = MODEL_NAME
+DEFAULT_HTTP_PORT = HTTP_PORT
 # Vertex AI tells a serving container where the model is and which port to listen on.
 VERTEX_STORAGE_ENV = "AIP_STORAGE_URI"
 VERTEX_PORT_ENV = "AIP_HTTP_PORT"

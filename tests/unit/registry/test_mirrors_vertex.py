@@ -13,7 +13,8 @@ from urllib.parse import unquote
 import pytest
 from google.auth.credentials import AnonymousCredentials
 
-from tests.fakes.http_stub import Reply, StubServer
+from tests.fakes.http_stub import StubServer
+from tests.fakes.vertex import LOCATION, MODEL, PARENT, PROJECT, FakeModelService  # noqa: E402
 from tweet_sentiment.registry import CHAMPION, RegisteredVersion, open_registry
 from tweet_sentiment.registry.mirrors import MirrorError, mirror_version
 from tweet_sentiment.registry.mirrors.vertex import (
@@ -21,87 +22,6 @@ from tweet_sentiment.registry.mirrors.vertex import (
     DEFAULT_SERVING_IMAGE,
     VertexMirror,
 )
-
-PROJECT, LOCATION = "proj", "us-central1"
-PARENT = f"projects/{PROJECT}/locations/{LOCATION}"
-MODEL = f"{PARENT}/models/4242"
-
-
-class FakeModelService:
-    """Just enough of the Vertex AI Model Service (v1, REST) for upload, versions, aliases, evaluations."""
-
-    def __init__(self):
-        self.versions: list[dict] = []
-        self.evaluations: dict[str, list[dict]] = {}
-
-    def _version(self, path: str) -> dict:
-        name = path.rsplit("/models/", 1)[1].split(":")[0].split("/")[0]
-        version_id = name.split("@")[1] if "@" in name else None
-        for version in self.versions:
-            if version_id == version["versionId"] or (
-                version_id is None and "default" in version["versionAliases"]
-            ):
-                return version
-        raise KeyError(path)
-
-    def _take_aliases(self, version: dict, aliases: list[str]) -> None:
-        for other in self.versions:
-            other["versionAliases"] = [a for a in other["versionAliases"] if a not in aliases]
-        version["versionAliases"] = sorted(set(version["versionAliases"]) | set(aliases))
-
-    def __call__(self, request) -> Reply:
-        path = unquote(request.path)
-        try:
-            return self._route(request, path)
-        except KeyError:
-            return Reply(404, {"error": {"code": 404, "message": f"{path} not found", "status": "NOT_FOUND"}})
-
-    def _route(self, request, path: str) -> Reply:
-        if request.method == "POST" and path.endswith("/models:upload"):
-            body = request.json()
-            version = {
-                **body["model"],
-                "name": MODEL,
-                "versionId": str(len(self.versions) + 1),
-                "versionAliases": [],
-            }
-            self.versions.append(version)
-            self._take_aliases(version, body["model"].get("versionAliases", []))
-            response = {
-                "@type": "type.googleapis.com/google.cloud.aiplatform.v1.UploadModelResponse",
-                "model": MODEL,
-                "modelVersionId": version["versionId"],
-            }
-            return Reply(body={"name": f"{MODEL}/operations/1", "done": True, "response": response})
-        if request.method == "GET" and path.endswith(f"{PARENT}/models"):
-            wanted = request.query["filter"][0].split('"')[1]
-            found = [
-                v for v in self.versions if "default" in v["versionAliases"] and v["displayName"] == wanted
-            ]
-            return Reply(body={"models": found})
-        if request.method == "GET" and path.endswith(":listVersions"):
-            key, value = request.query["filter"][0].removeprefix("labels.").split("=")
-            found = [v for v in self.versions if v.get("labels", {}).get(key) == value.strip('"')]
-            return Reply(body={"models": found})
-        if request.method == "POST" and path.endswith(":mergeVersionAliases"):
-            version = self._version(path)
-            self._take_aliases(version, request.json()["versionAliases"])
-            return Reply(body=version)
-        if path.endswith("/evaluations:import"):
-            version = self._version(path)
-            evaluation = {
-                **request.json()["modelEvaluation"],
-                "name": f"{MODEL}@{version['versionId']}/evaluations/1",
-            }
-            self.evaluations.setdefault(version["versionId"], []).append(evaluation)
-            return Reply(body=evaluation)
-        if request.method == "GET" and path.endswith("/evaluations"):
-            return Reply(
-                body={"modelEvaluations": self.evaluations.get(self._version(path)["versionId"], [])}
-            )
-        if request.method == "GET" and "/models/" in path:
-            return Reply(body=self._version(path))
-        raise KeyError(path)
 
 
 @pytest.fixture
@@ -163,8 +83,13 @@ def test_first_version_creates_the_model_with_labels_alias_and_evaluation(vertex
         "gate": "passed",
         "dataset_fingerprint": "abababababababab",
     }
-    assert model["containerSpec"]["imageUri"] == DEFAULT_SERVING_IMAGE
-    assert model["containerSpec"]["env"] == [{"name": "HF_TASK", "value": "text-classification"}]
+    # Our model server, told where Vertex AI should send predictions and health checks.
+    assert model["containerSpec"] == {
+        "imageUri": DEFAULT_SERVING_IMAGE,
+        "predictRoute": "/v1/models/tweet-sentiment:predict",
+        "healthRoute": "/v1/models/tweet-sentiment",
+        "ports": [{"containerPort": 8080}],
+    }
 
     (evaluation_request,) = _requests(vertex, "POST", "/evaluations:import")
     assert unquote(evaluation_request.path) == f"/v1/{MODEL}@1/evaluations:import"

@@ -26,17 +26,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tweet_sentiment.core.errors import MirrorError
+from tweet_sentiment.model.serving import SERVING_IMAGE
 from tweet_sentiment.registry.base import CHAMPION, RegisteredVersion, Registry
 
 # mirror(version, champion) -> the record kept in the registry; raises on failure.
 Mirror = Callable[[RegisteredVersion, bool], dict[str, Any]]
-
-# The prebuilt Vertex AI serving image (Hugging Face PyTorch inference, CPU) that loads a transformers
-# model from the version's artifact_uri (AIP_STORAGE_URI); see vertex.py.
-HF_INFERENCE_CPU_IMAGE = (
-    "us-docker.pkg.dev/deeplearning-platform-release/gcr.io/"
-    "huggingface-pytorch-inference-cpu.2-3.transformers.4-46.ubuntu2204.py311"
-)
 
 
 @dataclass(frozen=True)
@@ -64,10 +58,11 @@ class MirrorConfig:
         },
     )
     vertex_serving_image: str = field(
-        default=HF_INFERENCE_CPU_IMAGE,
+        default=SERVING_IMAGE,
         metadata={
-            "help": "Serving container of the Vertex AI model versions; the default, Google's Hugging "
-            "Face PyTorch inference image, loads the model from the version's artifact URI."
+            "help": "Serving container of the Vertex AI model versions: our model server "
+            "(images/serve.Dockerfile), which loads the version from its artifact URI; Vertex AI pulls "
+            "it from Artifact Registry, so give the copy `images build --push` put there."
         },
     )
 

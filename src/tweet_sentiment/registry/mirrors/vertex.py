@@ -11,11 +11,12 @@ version, gate verdict, dataset fingerprint) and gets the evaluation attached
 version alias ``champion`` is given exactly when our champion moved to the version (Vertex AI moves
 an alias that another version held).
 
-Serving: Vertex AI needs a serving container for every model. The default is Google's prebuilt
-Hugging Face PyTorch inference container (``DEFAULT_SERVING_IMAGE``), which loads a transformers
-model from ``AIP_STORAGE_URI`` (the ``artifact_uri``) and serves the ``text-classification``
-pipeline. It carries transformers 4.46 while the model is saved with transformers 5: check that
-it loads your model before you deploy it, or pass your own image (``serving_image``).
+Serving: Vertex AI needs a serving container for every model. The default is our model server
+(``model.serving.SERVING_IMAGE``, built from images/serve.Dockerfile), which loads the version from
+``AIP_STORAGE_URI`` (the ``artifact_uri``) with this package's own loading, normalisation and int8
+ONNX path; the version records its port, predict route and health route. (Google's prebuilt Hugging
+Face image, the former default, carries transformers 4.46 and cannot read our transformers 5 save
+format.) ``models deploy VERSION --target vertex`` puts a mirrored version on an endpoint.
 
 Retries: versions carry the label ``pipeline_run_id``; a version with the same label is found and
 reused (its alias and evaluation completed if missing) instead of uploaded twice.
@@ -27,16 +28,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from tweet_sentiment.model.serving import HEALTH_ROUTE, HTTP_PORT, PREDICT_ROUTE, SERVING_IMAGE
 from tweet_sentiment.registry.base import CHAMPION, RegisteredVersion
-from tweet_sentiment.registry.mirrors import (
-    HF_INFERENCE_CPU_IMAGE,
-    MirrorError,
-    gate_verdict,
-    headline_metrics,
-)
+from tweet_sentiment.registry.mirrors import MirrorError, gate_verdict, headline_metrics
 
-DEFAULT_SERVING_IMAGE = HF_INFERENCE_CPU_IMAGE
-SERVING_ENV = {"HF_TASK": "text-classification"}
+DEFAULT_SERVING_IMAGE = SERVING_IMAGE
 CLASSIFICATION_METRICS_SCHEMA = (
     "gs://google-cloud-aiplatform/schema/modelevaluation/classification_metrics_1.0.0.yaml"
 )
@@ -145,7 +141,9 @@ class VertexMirror:
             labels=version_labels(registered),
             artifact_uri=registered.model_uri,
             serving_container_image_uri=self.serving_image,
-            serving_container_environment_variables=SERVING_ENV,
+            serving_container_predict_route=PREDICT_ROUTE,
+            serving_container_health_route=HEALTH_ROUTE,
+            serving_container_ports=[HTTP_PORT],
             sync=True,
         )
 
