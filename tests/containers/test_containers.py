@@ -8,74 +8,21 @@ base (its inputs label) and the engine's layer cache, so a rerun takes seconds t
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import pipeline
 from components._images import ImageSet
+from tests.containers.build import BASE_IMAGE, IMAGES, ROOT, host_cpu_torch_wheel, run_cli
 from tests.fakes.tweets import make_tweets, write_jsonl
 
 pytestmark = pytest.mark.containers
 
-ROOT = Path(__file__).resolve().parents[2]
-BASE_IMAGE = "localhost/python-base:3.11-bookworm"
-IMAGES = ImageSet("localhost/tweet-sentiment", "test")
-
-
-def _run_cli(argv: list[str]) -> int:
-    """pipeline.main with its output shown live (pytest -s) and kept in the test log."""
-    print("$ python pipeline.py " + " ".join(argv), flush=True)
-    return pipeline.main(argv)
-
-
-@pytest.fixture(scope="session")
-def engine():
-    import docker
-
-    result = subprocess.run(
-        [str(ROOT / "scripts" / "private-dockerd.sh")], capture_output=True, text=True, timeout=120
-    )
-    if result.returncode != 0:
-        pytest.fail(f"no Docker engine for the container tier: {result.stderr.strip()}")
-    os.environ["DOCKER_HOST"] = result.stdout.strip()
-    client = docker.from_env()
-    yield client
-    client.close()
-
-
-def _host_cpu_torch_wheel(tmp_path_factory) -> str | None:
-    """The CPU torch wheel this machine's pip resolves torch==PIN to, if it does (a local wheelhouse)."""
-    import torch
-
-    pin = torch.__version__.split("+")[0]
-    dest = tmp_path_factory.mktemp("torch-wheel")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--quiet",
-            "--dest",
-            str(dest),
-            f"torch=={pin}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    wheels = sorted(dest.glob("torch-*+cpu-*.whl")) if result.returncode == 0 else []
-    return str(wheels[0]) if wheels else None
-
 
 @pytest.fixture(scope="session")
 def images(engine, tmp_path_factory):
-    assert _run_cli(["images", "base", "--tag", BASE_IMAGE]) == 0
+    assert run_cli(["images", "base", "--tag", BASE_IMAGE]) == 0
     build = [
         "images",
         "build",
@@ -87,8 +34,8 @@ def images(engine, tmp_path_factory):
         BASE_IMAGE,
         "--offline-encoder",
     ]
-    wheel = _host_cpu_torch_wheel(tmp_path_factory)
-    assert _run_cli(build + (["--torch-wheel", wheel] if wheel else [])) == 0
+    wheel = host_cpu_torch_wheel(tmp_path_factory)
+    assert run_cli(build + (["--torch-wheel", wheel] if wheel else [])) == 0
     return IMAGES
 
 
@@ -194,7 +141,7 @@ def test_whole_pipeline_in_the_images_registers_a_loadable_version(engine, image
     container: train runs in the CUDA image on this GPU-less machine."""
     registry = tmp_path / "reg"
     args = _docker_run_args(images, tmp_path, str(registry))
-    assert _run_cli(args) == 0  # the run-local defaults: 3 epochs of the packaged encoder on the sample
+    assert run_cli(args) == 0  # the run-local defaults: 3 epochs of the packaged encoder on the sample
     out = capsys.readouterr().out
     assert f"Found image '{images.gpu}'" in out and f"Found image '{images.cpu}'" in out
     assert "gate: PASSED" in out
@@ -242,7 +189,7 @@ def test_gs_registry_through_the_storage_emulator(
         client = gcs_client()
         client.create_bucket("models")
         args = _docker_run_args(images, tmp_path, "gs://models/tweet-sentiment")
-        code = _run_cli([*args, "--data", str(raw_data_dir), "--model", str(tiny_model_dir), *tiny])
+        code = run_cli([*args, "--data", str(raw_data_dir), "--model", str(tiny_model_dir), *tiny])
         out = capsys.readouterr().out
         assert code == 0, out[-3000:]
         prefix = "tweet-sentiment/versions/000001/"

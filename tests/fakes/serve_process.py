@@ -130,13 +130,13 @@ class DockerServer:
         self.log = ""
 
     def __enter__(self) -> DockerServer:
+        options = dict(self.run_options)
+        if options.get("network_mode") == "host":  # the server takes the port as Vertex AI gives it
+            options["environment"] = {**options.get("environment", {}), "AIP_HTTP_PORT": str(self.port)}
+        else:
+            options["ports"] = {"8080/tcp": ("127.0.0.1", self.port)}
         self.container = self.client.containers.run(
-            self.image,
-            self.args,
-            detach=True,
-            ports={"8080/tcp": ("127.0.0.1", self.port)},
-            volumes=self.volumes,
-            **self.run_options,
+            self.image, self.args, detach=True, volumes=self.volumes, **options
         )
         try:
             wait_ready(self.url, alive=self.alive)
