@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.training import TINY_TRAINING
 from tests.fakes.tweets import make_tweets, write_jsonl
 
 
@@ -69,4 +70,24 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny-model")
     BertForSequenceClassification(config).save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained_model_dir(dataset_dir, tiny_model_dir, tmp_path_factory) -> Path:
+    """The tiny BERT trained on ``dataset_dir`` until it has learnt the task (tests/fakes/training.py).
+
+    Shared, read-only: a test that changes a model copies it first.
+    """
+    from tweet_sentiment.train.step import run_train
+
+    out = tmp_path_factory.mktemp("trained")
+    run_train(
+        str(dataset_dir),
+        str(out),
+        model_name=str(tiny_model_dir),
+        progress=False,
+        tensorboard=False,
+        **TINY_TRAINING,
+    )
     return out

@@ -1,9 +1,11 @@
 """The plain functions behind the four components, run for real on tiny data with a tiny model."""
 
 import json
+import shutil
 
 import pytest
 
+from tests.fakes.training import TINY_TRAINING
 from tweet_sentiment.core.errors import ConfigError, DataValidationError, ModelSourceError
 from tweet_sentiment.evaluate.config import EvaluateConfig
 from tweet_sentiment.evaluate.gate import apply_gate
@@ -15,14 +17,10 @@ from tweet_sentiment.registry import LocalRegistry
 from tweet_sentiment.train.config import TrainConfig
 from tweet_sentiment.train.step import run_train
 
-TINY_TRAINING = dict(epochs=10, learning_rate=6e-3, batch_size=16, max_length=32, seed=0)
-
 
 @pytest.fixture(scope="module")
-def trained_dir(dataset_dir, tiny_model_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("trained")
-    run_train(str(dataset_dir), str(out), model_name=str(tiny_model_dir), **TINY_TRAINING)
-    return out
+def trained_dir(trained_model_dir):
+    return trained_model_dir
 
 
 def test_preprocess_step_requires_the_eval_split(raw_data_dir, tmp_path):
@@ -91,17 +89,26 @@ def test_evaluate_scores_and_gates(trained_dir, dataset_dir, tmp_path):
     assert sink.metrics["accuracy"] == pytest.approx(report["accuracy"], abs=1e-6)
     assert sink.matrix[0] == ["negative", "neutral", "positive"]
     assert sum(map(sum, sink.matrix[1])) == 30
+    # A test split that holds one tweet twice, under two labels: no model scores 1.0 on it.
+    unreachable = tmp_path / "unreachable"
+    shutil.copytree(dataset_dir, unreachable)
+    first = json.loads((unreachable / "test.jsonl").read_text().splitlines()[0])
+    relabelled = {"text": first["text"], "label": (first["label"] + 1) % 3}
+    with open(unreachable / "test.jsonl", "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(relabelled) + "\n")
     strict = run_evaluate(
         str(trained_dir),
-        str(dataset_dir),
+        str(unreachable),
         split="test",
         min_accuracy=1.0,
-        min_macro_recall=1.0,
         report_path=str(tmp_path / "strict.json"),
     )
-    reasons = json.loads((tmp_path / "strict.json").read_text())["gate_reasons"]
-    if report["accuracy"] < 1.0:
-        assert strict is False and any(r.startswith("accuracy") for r in reasons)
+    strict_report = json.loads((tmp_path / "strict.json").read_text())
+    assert strict_report["examples"] == 31 and strict_report["accuracy"] <= 30 / 31
+    assert strict is False and strict_report["gate_passed"] is False
+    assert strict_report["gate_reasons"][0] == (
+        f"accuracy {strict_report['accuracy']:.4f} is below the minimum 1.0000"
+    )
 
 
 def test_gate_collects_every_failed_threshold():

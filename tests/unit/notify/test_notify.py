@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.fakes.http_stub import Reply, StubServer
 from tweet_sentiment.notify.step import WEBHOOK_ENV, final_status_message, post_final_status
 
@@ -24,6 +26,32 @@ def test_posts_the_final_status_as_json(monkeypatch):
         "succeeded": False,
         "task": "train",
         "error": {"code": 13, "message": "OOMKilled"},
+    }
+
+
+@pytest.mark.parametrize("error_code", [None, 0])  # what the backend fills in for a run without error
+def test_posts_a_success_as_json_with_no_error(monkeypatch, error_code):
+    monkeypatch.delenv(WEBHOOK_ENV, raising=False)
+    succeeded = final_status_message(
+        state="SUCCEEDED",
+        run="run-8",
+        task="tweet-sentiment",
+        error_code=error_code,
+        error_message="",
+        pipeline="p",
+    )
+    with StubServer(lambda request: Reply(body={})) as server:
+        outcome = post_final_status(server.url, succeeded)
+        (request,) = server.requests
+    assert outcome == "posted the final status (SUCCEEDED) to the webhook: HTTP 200"
+    assert request.method == "POST" and request.headers["Content-Type"] == "application/json"
+    assert request.json() == {
+        "pipeline": "p",
+        "run": "run-8",
+        "state": "SUCCEEDED",
+        "succeeded": True,
+        "task": "tweet-sentiment",
+        "error": None,
     }
 
 

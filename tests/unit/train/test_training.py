@@ -102,28 +102,46 @@ def test_train_writes_model_summary_and_tensorboard(tiny_model_dir, dataset_dir,
 
 
 def test_resume_from_a_checkpoint_reproduces_the_uninterrupted_run(tiny_model_dir, dataset_dir, tmp_path):
-    """Resuming restores optimizer, scheduler, RNG and data position: the weights come out bit-identical."""
-    import shutil
+    """Resuming restores optimizer, scheduler, RNG and data position: the weights come out bit-identical.
 
-    checkpoints = tmp_path / "ckpt"
-    config = tiny_config(
-        tiny_model_dir, checkpoint_dir=str(checkpoints), checkpoint_every_steps=5, keep_checkpoints=10
-    )
+    The run learns the task, and its best evaluation comes after the resume point, so the compared
+    weights (the final ones, and the saved best) are all trained after the resume.
+    """
+    import shutil
     from dataclasses import replace
 
+    import torch
+    from safetensors.torch import load_file
+
+    checkpoints, trace = tmp_path / "ckpt", tmp_path / "trace"
+    config = tiny_config(
+        tiny_model_dir,
+        epochs=6,  # 6 steps of 16 tweets per epoch, at a learning rate the tiny model learns the task with
+        batch_size=16,
+        learning_rate=6e-3,
+        seed=0,
+        checkpoint_dir=str(checkpoints),
+        checkpoint_every_steps=10,
+        keep_checkpoints=10,
+        trace_dir=str(trace),
+    )
     reference = train(
         replace(config, delete_checkpoints_on_success=False), dataset_dir, tmp_path / "reference"
     )
-    store = CheckpointStore(str(checkpoints))
-    assert [ref.step for ref in store.list_complete()] == [5, 10, 15, 20]
-    assert all((checkpoints / f"ckpt-{s:09d}" / COMPLETE_MARKER).exists() for s in (5, 10, 15, 20))
-    # As if the run had died at step 17: the checkpoint at 20 never happened.
-    shutil.rmtree(checkpoints / "ckpt-000000020")
+    reference_final = json.loads((trace / "rank0.json").read_text())["final_digest"]
+    assert [ref.step for ref in CheckpointStore(str(checkpoints)).list_complete()] == [10, 20, 30]
+    assert all((checkpoints / f"ckpt-{s:09d}" / COMPLETE_MARKER).exists() for s in (10, 20, 30))
+    assert reference["best_test_accuracy"] >= 0.7  # learnt (chance: 1/3)
+    # As if the run had died at step 27: the checkpoint at 30 never happened.
+    shutil.rmtree(checkpoints / "ckpt-000000030")
 
     resumed = train(config, dataset_dir, tmp_path / "resumed")
-    assert resumed["resumed_from_step"] == 15
-    assert resumed["steps"] == reference["steps"] == 24
+    assert resumed["resumed_from_step"] == 20 < reference["best_step"]
+    assert resumed["steps"] == reference["steps"] == 36
+    assert json.loads((trace / "rank0.json").read_text())["final_digest"] == reference_final
     assert resumed["saved_model_digest"] == reference["saved_model_digest"]
+    saved, expected = (load_file(tmp_path / run / "model.safetensors") for run in ("resumed", "reference"))
+    assert saved.keys() == expected.keys() and all(torch.equal(saved[k], expected[k]) for k in expected)
     assert resumed["history"] == reference["history"]
     assert not checkpoints.exists()  # removed after success
 

@@ -13,35 +13,15 @@ from __future__ import annotations
 
 import shutil
 
-import pytest
-from conftest import make_tweets
 from safetensors.torch import load_file, save_file
 
-from tweet_sentiment.onnx_export import OnnxExportConfig, export_for_registration
-from tweet_sentiment.steps import run_train
+from tests.fakes.tweets import make_tweets
+from tweet_sentiment.register.onnx_export import OnnxExportConfig, export_for_registration
 
 BUDGET = 2.0  # accuracy points: 3 tweets of the 150 judged
 OUTLIER = 1e4
 ROWS = make_tweets(150, seed=7)
 TEXTS, LABELS = [r["text"] for r in ROWS], [r["label"] for r in ROWS]
-
-
-@pytest.fixture(scope="module")
-def trained_dir(dataset_dir, tiny_model_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("onnx-trained")
-    run_train(
-        str(dataset_dir),
-        str(out),
-        model_name=str(tiny_model_dir),
-        epochs=10,
-        learning_rate=6e-3,
-        batch_size=16,
-        max_length=32,
-        seed=0,
-        progress=False,
-        tensorboard=False,
-    )
-    return out
 
 
 def _copy(model_dir, target):
@@ -63,8 +43,8 @@ def _with_outlier_feature(model_dir, target):
 
 
 def _torch_labels(model_dir):
-    from tweet_sentiment.inference import predict_probabilities
-    from tweet_sentiment.modeling import load_classifier, load_tokenizer
+    from tweet_sentiment.model.inference import predict_probabilities
+    from tweet_sentiment.model.loading import load_classifier, load_tokenizer
 
     model = load_classifier(str(model_dir), fresh_head=False)
     probabilities = predict_probabilities(
@@ -73,8 +53,8 @@ def _torch_labels(model_dir):
     return probabilities.argmax(axis=1).tolist()
 
 
-def test_an_int8_copy_as_accurate_as_torch_is_stored(trained_dir, tmp_path):
-    model_dir = _copy(trained_dir, tmp_path / "model")
+def test_an_int8_copy_as_accurate_as_torch_is_stored(trained_model_dir, tmp_path):
+    model_dir = _copy(trained_model_dir, tmp_path / "model")
 
     report = export_for_registration(
         model_dir, TEXTS, LABELS, OnnxExportConfig(max_accuracy_drop_points=BUDGET)
@@ -86,9 +66,11 @@ def test_an_int8_copy_as_accurate_as_torch_is_stored(trained_dir, tmp_path):
     assert (model_dir / "onnx" / "model.int8.onnx").exists()
 
 
-def test_an_int8_copy_measurably_worse_is_refused_unless_the_budget_allows_its_loss(trained_dir, tmp_path):
-    model_dir = _with_outlier_feature(trained_dir, tmp_path / "outlier")
-    assert _torch_labels(model_dir) == _torch_labels(trained_dir)  # the same model, in fp32
+def test_an_int8_copy_measurably_worse_is_refused_unless_the_budget_allows_its_loss(
+    trained_model_dir, tmp_path
+):
+    model_dir = _with_outlier_feature(trained_model_dir, tmp_path / "outlier")
+    assert _torch_labels(model_dir) == _torch_labels(trained_model_dir)  # the same model, in fp32
 
     report = export_for_registration(
         model_dir, TEXTS, LABELS, OnnxExportConfig(max_accuracy_drop_points=BUDGET)

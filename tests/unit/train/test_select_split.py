@@ -17,8 +17,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from tweet_sentiment.sweep import SELECTION_FILE, score_on_split, select_model
-from tweet_sentiment.training import SUMMARY_FILE
+from tweet_sentiment.train.output import SUMMARY_FILE
+from tweet_sentiment.train.sweep import SELECTION_FILE, score_on_split, select_model
 
 # Biases of the 3 classes (negative, neutral, positive). Soup: (-5, 9, -5) -> always neutral.
 BIAS_A, BIAS_B = [10.0, 9.0, -20.0], [-20.0, 9.0, 10.0]

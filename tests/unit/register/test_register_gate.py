@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 
+from tweet_sentiment.evaluate.step import run_evaluate
+from tweet_sentiment.register.step import run_register
 from tweet_sentiment.registry import CHAMPION, LocalRegistry
-from tweet_sentiment.steps import run_evaluate, run_register
 
 # The tiny random model scores about 1/3 on the test split and predicts one class far too often.
 FAILING_GATE = dict(min_accuracy=0.9)

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import make_tweets, write_jsonl
 
-from tweet_sentiment.data import PreprocessConfig, load_split, preprocess
-from tweet_sentiment.dev_split import DEV_SPLIT, dev_bucket
-from tweet_sentiment.text import normalize_tweet
+from tests.fakes.tweets import make_tweets, write_jsonl
+from tweet_sentiment.core.dataset import load_split
+from tweet_sentiment.core.text import normalize_tweet
+from tweet_sentiment.preprocess.config import PreprocessConfig
+from tweet_sentiment.preprocess.dev_split import DEV_SPLIT, dev_bucket
+from tweet_sentiment.preprocess.run import preprocess
 
 FRACTION = 0.2
 
