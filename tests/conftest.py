@@ -91,3 +91,16 @@ def trained_model_dir(dataset_dir, tiny_model_dir, tmp_path_factory) -> Path:
         **TINY_TRAINING,
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def compiled_packages(tmp_path_factory) -> dict[str, Path]:
+    """pipeline.py's pipeline compiled now, for each target: the spec tests read these, not the
+    checked-in YAMLs (tests/pipeline/test_compile_targets.py checks that those are up to date)."""
+    import pipeline
+
+    out = tmp_path_factory.mktemp("compiled")
+    return {
+        target: pipeline.compile_pipeline(out / f"{target}.yaml", pipeline.PipelineOptions(target=target))
+        for target in pipeline.TARGETS
+    }

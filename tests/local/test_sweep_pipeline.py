@@ -92,7 +92,7 @@ def test_a_sweep_runs_locally_and_the_best_trial_on_dev_is_registered(tiny_model
     assert json.loads(Path(report).read_text())["split"] == "validation"
 
 
-def test_the_readme_sweep_parameter_reaches_the_cluster_as_json_text():
+def test_the_readme_sweep_parameter_reaches_the_cluster_as_json_text(compiled_packages):
     from deploy.package import load_package, parse_param_flags
     from tweet_sentiment.train.sweep import plan_trials
 
@@ -102,7 +102,7 @@ def test_the_readme_sweep_parameter_reaches_the_cluster_as_json_text():
     )
     assert f"--param 'sweep={sweep}'" in (pipeline.ROOT / "README.md").read_text()
     values = parse_param_flags(
-        [f"sweep={sweep}", "soup_top_k=3"], load_package(pipeline.ROOT / "pipeline.yaml")
+        [f"sweep={sweep}", "soup_top_k=3"], load_package(compiled_packages["kubeflow"])
     )
     assert values == {"sweep": sweep, "soup_top_k": 3}
     trials = plan_trials(values["sweep"], learning_rate=8e-5, class_weight_power=0.5, seed=42, run_id="r")

@@ -1,8 +1,9 @@
 """What a Kubeflow or Vertex AI backend reads from the compiled pipeline, task by task, on both targets.
 
 kfp.local ignores caching keys, resources, accelerators and Kubernetes settings, so these tests
-read the checked-in YAMLs (which test_compile_targets keeps in step with the code) and freshly
-compiled variants. Each test would fail if its part of the spec regressed.
+read pipeline.py's pipeline compiled in the test session (conftest ``compiled_packages``; that the
+checked-in YAMLs equal it is test_compile_targets' job) and freshly compiled variants. Each test
+would fail if its part of the spec regressed.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ TARGETS = ("kubeflow", "vertex")
 STEPS = ("preprocess", "plan-trials", "train", "select-model", "evaluate", "register", "batch-predict")
 
 
-def _documents(target: str) -> list[dict]:
-    return [d for d in yaml.safe_load_all(pipeline.DEFAULT_PACKAGE_PATHS[target].read_text()) if d]
+def _documents(packages: dict[str, Path], target: str) -> list[dict]:
+    return [d for d in yaml.safe_load_all(packages[target].read_text()) if d]
 
 
 def _tasks(spec: dict) -> dict[str, dict]:
@@ -37,21 +38,21 @@ def _container(spec: dict, task: str) -> dict:
     return spec["deploymentSpec"]["executors"][f"exec-{task}"]["container"]
 
 
-def _kubernetes(target: str) -> dict:
-    documents = _documents(target)
+def _kubernetes(packages: dict[str, Path], target: str) -> dict:
+    documents = _documents(packages, target)
     return documents[1]["platforms"]["kubernetes"] if len(documents) > 1 else {}
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_only_train_and_evaluate_may_come_from_the_cache(target):
-    tasks = _tasks(_documents(target)[0])
+def test_only_train_and_evaluate_may_come_from_the_cache(target, compiled_packages):
+    tasks = _tasks(_documents(compiled_packages, target)[0])
     cached = {name for name in (*STEPS, "notify") if tasks[name].get("cachingOptions", {}).get("enableCache")}
     assert cached == {"train", "select-model", "evaluate"}
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_every_task_has_cpu_and_memory_requests_and_limits(target):
-    spec = _documents(target)[0]
+def test_every_task_has_cpu_and_memory_requests_and_limits(target, compiled_packages):
+    spec = _documents(compiled_packages, target)[0]
     for task, sized in DEFAULT_RESOURCES.items():
         resources = _container(spec, task)["resources"]
         assert resources["resourceCpuRequest"] == sized.cpu_request, task
@@ -68,16 +69,16 @@ def test_train_fits_the_allocatable_share_of_a_g2_standard_8_node():
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_every_step_retries_with_exponential_backoff(target):
-    tasks = _tasks(_documents(target)[0])
+def test_every_step_retries_with_exponential_backoff(target, compiled_packages):
+    tasks = _tasks(_documents(compiled_packages, target)[0])
     for name in STEPS:
         policy = tasks[name]["retryPolicy"]
         assert policy["maxRetryCount"] >= 2, name
         assert policy["backoffDuration"] == "60s" and policy["backoffFactor"] == 2.0, name
 
 
-def test_train_is_placed_on_the_gpu_node_with_a_memory_backed_dev_shm():
-    executors = _kubernetes("kubeflow")["deploymentSpec"]["executors"]
+def test_train_is_placed_on_the_gpu_node_with_a_memory_backed_dev_shm(compiled_packages):
+    executors = _kubernetes(compiled_packages, "kubeflow")["deploymentSpec"]["executors"]
     train = executors["exec-train"]
     gpu = GpuSettings()
     assert train["nodeSelector"]["labels"] == {gpu.node_selector_key: gpu.node_selector_value}
@@ -87,14 +88,14 @@ def test_train_is_placed_on_the_gpu_node_with_a_memory_backed_dev_shm():
     ]
     for task in ("preprocess", "plan-trials", "select-model", "evaluate", "register", "batch-predict"):
         assert "nodeSelector" not in executors.get(f"exec-{task}", {}), task
-    spec = _documents("kubeflow")[0]
+    spec = _documents(compiled_packages, "kubeflow")[0]
     assert _container(spec, "train")["resources"]["accelerator"]["resourceCount"] == (
         "{{$.inputs.parameters['pipelinechannel--num_gpus']}}"
     )
 
 
-def test_vertex_has_one_document_and_a_compile_time_gpu_count():
-    documents = _documents("vertex")
+def test_vertex_has_one_document_and_a_compile_time_gpu_count(compiled_packages):
+    documents = _documents(compiled_packages, "vertex")
     assert len(documents) == 1
     accelerator = _container(documents[0], "train")["resources"]["accelerator"]
     assert (accelerator["resourceType"], accelerator["resourceCount"]) == ("NVIDIA_L4", "1")
@@ -110,21 +111,26 @@ def test_the_train_step_refuses_more_processes_than_visible_gpus():
 
 
 @pytest.mark.parametrize(
-    ("target", "expected"),
-    [("kubeflow", "{{$.workspace_path}}/checkpoints"), ("vertex", "{{$.pipeline_root}}/checkpoints")],
+    ("target", "expected", "workspace"),
+    [
+        ("kubeflow", "{{$.workspace_path}}/checkpoints", "20Gi"),
+        ("vertex", "{{$.pipeline_root}}/checkpoints", None),  # no workspace: pipeline_root (GCS)
+    ],
 )
-def test_checkpoints_default_to_storage_that_outlives_the_pod(target, expected):
-    train = _tasks(_documents(target)[0])["train"]
+def test_checkpoints_default_to_storage_that_outlives_the_pod(target, expected, workspace, compiled_packages):
+    train = _tasks(_documents(compiled_packages, target)[0])["train"]
     assert train["inputs"]["parameters"]["default_checkpoint_root"] == {
         "runtimeValue": {"constant": expected}
     }
-    if target == "kubeflow":
-        assert _kubernetes(target)["pipelineConfig"]["workspace"]["size"] == "20Gi"
+    assert (
+        _kubernetes(compiled_packages, target).get("pipelineConfig", {}).get("workspace", {}).get("size")
+        == workspace
+    )
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_register_runs_past_the_gate_and_batch_predict_only_when_asked(target):
-    spec = _documents(target)[0]
+def test_register_runs_past_the_gate_and_batch_predict_only_when_asked(target, compiled_packages):
+    spec = _documents(compiled_packages, target)[0]
     tasks = _tasks(spec)
     parents = {
         child: name
@@ -144,21 +150,25 @@ def test_register_runs_past_the_gate_and_batch_predict_only_when_asked(target):
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_notify_runs_after_everything_else_whatever_happened(target):
-    spec = _documents(target)[0]
+def test_notify_runs_after_everything_else_whatever_happened(target, compiled_packages):
+    spec = _documents(compiled_packages, target)[0]
     notify = spec["root"]["dag"]["tasks"]["notify"]
     assert notify["dependentTasks"] == ["exit-handler-1"]
     assert notify["triggerPolicy"]["strategy"] == "ALL_UPSTREAM_TASKS_COMPLETED"
     assert set(_tasks(spec)) >= {*STEPS, "notify"}
-    if target == "kubeflow":
-        (secret,) = _kubernetes(target)["deploymentSpec"]["executors"]["exec-notify"]["secretAsEnv"]
-        assert secret["optional"] is True and secret["keyToEnv"] == [
-            {"secretKey": "webhook_url", "envVar": "NOTIFY_WEBHOOK_URL"}
-        ]
 
 
-def test_register_outputs_a_lineage_artifact():
-    spec = _documents("kubeflow")[0]
+def test_on_kubeflow_notify_reads_the_webhook_from_an_optional_secret(compiled_packages):
+    executors = _kubernetes(compiled_packages, "kubeflow")["deploymentSpec"]["executors"]
+    (secret,) = executors["exec-notify"]["secretAsEnv"]
+    assert secret["optional"] is True and secret["keyToEnv"] == [
+        {"secretKey": "webhook_url", "envVar": "NOTIFY_WEBHOOK_URL"}
+    ]
+    assert _kubernetes(compiled_packages, "vertex") == {}  # Vertex: the webhook_url parameter only
+
+
+def test_register_outputs_a_lineage_artifact(compiled_packages):
+    spec = _documents(compiled_packages, "kubeflow")[0]
     outputs = spec["components"]["comp-register"]["outputDefinitions"]
     assert outputs["artifacts"]["registered_model"]["artifactType"]["schemaTitle"] == "system.Model"
     assert set(outputs["parameters"]) == {"version", "uri"}
@@ -182,11 +192,11 @@ def test_placement_flags_reach_the_spec(tmp_path):
     assert pipeline.main(["compile", "--output", str(out), "--cpu", "trian=3"]) == 2
 
 
-def test_no_cache_package_turns_caching_off_in_every_nested_task(tmp_path):
-    package = without_caching(load_package(pipeline.DEFAULT_PACKAGE_PATH), tmp_path)
+def test_no_cache_package_turns_caching_off_in_every_nested_task(tmp_path, compiled_packages):
+    package = without_caching(load_package(compiled_packages["kubeflow"]), tmp_path)
     assert (
         len(package.documents) == 2
-        and package.parameters == load_package(pipeline.DEFAULT_PACKAGE_PATH).parameters
+        and package.parameters == load_package(compiled_packages["kubeflow"]).parameters
     )
     tasks = _tasks(package.documents[0])
     assert not [name for name, task in tasks.items() if task.get("cachingOptions", {}).get("enableCache")]

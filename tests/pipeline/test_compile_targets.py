@@ -84,7 +84,7 @@ def test_bad_image_settings_and_targets_are_refused():
 
 
 @pytest.mark.slow  # importing google-cloud-aiplatform takes ~10 s
-def test_vertex_pipeline_job_accepts_the_vertex_package_offline():
+def test_vertex_pipeline_job_accepts_the_vertex_package_offline(compiled_packages):
     """PipelineJob is built with anonymous credentials and no network; nothing is submitted."""
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import aiplatform
@@ -92,7 +92,7 @@ def test_vertex_pipeline_job_accepts_the_vertex_package_offline():
     from deploy.vertex import VertexTarget, build_pipeline_job
 
     target = VertexTarget(project="demo-project", region="us-central1", pipeline_root="gs://demo-bucket/root")
-    vertex_package = load_package(ROOT / "pipeline.vertex.yaml")
+    vertex_package = load_package(compiled_packages["vertex"])
     # registry_uri is the one required parameter (where models are registered is a deployment fact);
     # every other parameter keeps its default.
     job = build_pipeline_job(
@@ -113,11 +113,11 @@ def test_vertex_pipeline_job_accepts_the_vertex_package_offline():
         build_pipeline_job(target, vertex_package, "x", {}, credentials=AnonymousCredentials())
     # The kubeflow package is refused: by us with a hint, and by PipelineJob itself (measured).
     with pytest.raises(DeployError, match="--target vertex"):
-        build_pipeline_job(target, load_package(ROOT / "pipeline.yaml"), "x", {"registry_uri": "/r"})
+        build_pipeline_job(target, load_package(compiled_packages["kubeflow"]), "x", {"registry_uri": "/r"})
     with pytest.raises(Exception, match="single document"):
         aiplatform.PipelineJob(
             display_name="x",
-            template_path=str(ROOT / "pipeline.yaml"),
+            template_path=str(compiled_packages["kubeflow"]),
             pipeline_root="gs://demo-bucket/root",
             project="demo-project",
             location="us-central1",

@@ -9,9 +9,9 @@ from deploy.package import load_package
 MIRROR_PARAMETERS = ("mlflow_tracking_uri", "mlflow_model_name", "vertex_model", "vertex_serving_image")
 
 
-def test_both_targets_take_the_mirror_parameters_and_pass_them_to_register():
+def test_both_targets_take_the_mirror_parameters_and_pass_them_to_register(compiled_packages):
     for target in pipeline.TARGETS:
-        spec = load_package(pipeline.DEFAULT_PACKAGE_PATHS[target]).documents[0]
+        spec = load_package(compiled_packages[target]).documents[0]
         inputs = spec["root"]["inputDefinitions"]["parameters"]
         assert {inputs[name]["defaultValue"] for name in MIRROR_PARAMETERS[::2]} == {""}  # off by default
         register = spec["components"]["comp-register"]["inputDefinitions"]["parameters"]
@@ -27,13 +27,13 @@ def test_both_targets_take_the_mirror_parameters_and_pass_them_to_register():
             assert bound == f"pipelinechannel--{name}"
 
 
-def test_kubeflow_maps_the_optional_mlflow_secret_to_the_token_variable():
-    platform = load_package(pipeline.DEFAULT_PACKAGE_PATHS["kubeflow"]).documents[1]
+def test_kubeflow_maps_the_optional_mlflow_secret_to_the_token_variable(compiled_packages):
+    platform = load_package(compiled_packages["kubeflow"]).documents[1]
     register = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-register"]
     (secret,) = register["secretAsEnv"]
     assert secret["secretName"] == "mlflow-tracking" and secret["optional"] is True
     assert secret["keyToEnv"] == [{"envVar": "MLFLOW_TRACKING_TOKEN", "secretKey": "token"}]
-    assert len(load_package(pipeline.DEFAULT_PACKAGE_PATHS["vertex"]).documents) == 1
+    assert len(load_package(compiled_packages["vertex"]).documents) == 1
 
 
 def test_run_local_has_the_mirror_flags():

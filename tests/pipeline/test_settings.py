@@ -55,13 +55,13 @@ DIFFERENT_MEANING = {
 }
 
 
-def _spec(target: str) -> dict:
-    return load_package(pipeline.DEFAULT_PACKAGE_PATHS[target]).documents[0]
+def _spec(packages: dict, target: str) -> dict:
+    return load_package(packages[target]).documents[0]
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_pipeline_inputs_carry_the_declared_defaults_and_help(target):
-    inputs = _spec(target)["root"]["inputDefinitions"]["parameters"]
+def test_pipeline_inputs_carry_the_declared_defaults_and_help(target, compiled_packages):
+    inputs = _spec(compiled_packages, target)["root"]["inputDefinitions"]["parameters"]
     assert inputs.keys() == PARAMETERS.keys()
     for name, spec in inputs.items():
         declared = setting(name)
@@ -73,8 +73,10 @@ def test_pipeline_inputs_carry_the_declared_defaults_and_help(target):
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_every_component_input_is_described_and_setting_defaults_match_the_pipeline(target):
-    spec = _spec(target)
+def test_every_component_input_is_described_and_setting_defaults_match_the_pipeline(
+    target, compiled_packages
+):
+    spec = _spec(compiled_packages, target)
     for component_name, component in spec["components"].items():
         if not component_name.startswith("comp-") or "executorLabel" not in component:
             continue
@@ -87,9 +89,9 @@ def test_every_component_input_is_described_and_setting_defaults_match_the_pipel
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_every_task_binds_all_its_setting_inputs(target):
+def test_every_task_binds_all_its_setting_inputs(target, compiled_packages):
     """The container's function has no defaults for settings: the pipeline must pass each one."""
-    spec = _spec(target)
+    spec = _spec(compiled_packages, target)
     tasks = dict(spec["root"]["dag"]["tasks"])
     for component in spec["components"].values():
         tasks.update(component.get("dag", {}).get("tasks", {}))
