@@ -240,35 +240,48 @@ def test_ddp_two_cpu_processes_train_on_disjoint_data_and_save_rank0s_model(
 
 
 def test_ddp_resume_from_a_checkpoint_reproduces_the_uninterrupted_run(tiny_model_dir, dataset_dir, tmp_path):
-    """Two DDP ranks resume from one checkpoint (data position, optimizer, each rank's RNG) exactly."""
+    """Two DDP ranks resume from one checkpoint (data position, optimizer, each rank's RNG) exactly.
+
+    No eval split, so the saved model is the final weights, all trained after the resume point; the
+    run learns the task (test accuracy about 2/3, chance 1/3).
+    """
     import shutil
     from dataclasses import replace
 
     from tweet_sentiment.train.launcher import launch_training
+    from tweet_sentiment.train.sweep import score_on_split
 
     checkpoints = tmp_path / "ckpt"
     config = _config(
         tiny_model_dir,
         checkpoints,
-        epochs=2,
-        batch_size=4,
+        epochs=8,  # 6 rounds of 2 ranks x 8 tweets per epoch
+        batch_size=8,
+        learning_rate=8e-3,
+        seed=0,
         eval_split="",
         device="cpu",
-        checkpoint_every_steps=4,
+        checkpoint_every_steps=10,
         keep_checkpoints=10,
         trace_dir=str(tmp_path / "trace"),
     )
     reference = launch_training(
         replace(config, delete_checkpoints_on_success=False), dataset_dir, tmp_path / "reference", nproc=2
     )
-    assert reference["world_size"] == 2 and reference["steps"] == 22
+    assert reference["world_size"] == 2 and reference["steps"] == 48
+    reference_finals = [json.loads((tmp_path / "trace" / f"rank{r}.json").read_text()) for r in (0, 1)]
     steps = _assert_no_partial_checkpoint_visible(checkpoints)
-    assert steps == [4, 8, 12, 16, 20]
-    # As if the pod had died at step 18, in the second epoch: the checkpoint at 20 never happened.
-    shutil.rmtree(checkpoints / "ckpt-000000020")
+    assert steps == [10, 20, 30, 40]
+    _, accuracy = score_on_split(tmp_path / "reference", dataset_dir, "test")
+    assert accuracy >= 0.6  # learnt (chance: 1/3)
+    # As if the pod had died at step 38, in the seventh epoch: the checkpoint at 40 never happened.
+    shutil.rmtree(checkpoints / "ckpt-000000040")
 
     resumed = launch_training(config, dataset_dir, tmp_path / "resumed", nproc=2)
-    assert resumed["resumed_from_step"] == 16
-    assert resumed["steps"] == 22
+    assert resumed["resumed_from_step"] == 30
+    assert resumed["steps"] == 48
+    for rank in (0, 1):
+        final = json.loads((tmp_path / "trace" / f"rank{rank}.json").read_text())["final_digest"]
+        assert final == reference_finals[rank]["final_digest"], rank
     assert resumed["saved_model_digest"] == reference["saved_model_digest"]
     assert not checkpoints.exists()
