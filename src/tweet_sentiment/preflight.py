@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tweet_sentiment.errors import ConfigError
+from tweet_sentiment.core.errors import ConfigError
 from tweet_sentiment.settings import CONFIGS, RENAMED, setting
 
 # A fine-tuning learning rate above this is almost certainly a typo (5 for 5e-5): Transformer encoders
@@ -185,7 +185,7 @@ def _composition_problems(parameters: dict[str, Any], refused: set[str]) -> list
 
 def _eval_split_problems(eval_split: str) -> list[Problem]:
     """preprocess requires train and eval_split (``steps.run_preprocess``)."""
-    from tweet_sentiment.data import PreprocessConfig
+    from tweet_sentiment.preprocess.config import PreprocessConfig
 
     try:
         PreprocessConfig(required_splits=("train", eval_split), held_out_split=eval_split)
@@ -195,7 +195,7 @@ def _eval_split_problems(eval_split: str) -> list[Problem]:
 
 
 def _train_fields(parameters: dict[str, Any]) -> dict[str, Any]:
-    from tweet_sentiment.training import TrainConfig
+    from tweet_sentiment.train.config import TrainConfig
 
     fields = {}
     for name, value in parameters.items():
@@ -206,7 +206,7 @@ def _train_fields(parameters: dict[str, Any]) -> dict[str, Any]:
 
 
 def _planned_trials(parameters: dict[str, Any]) -> list[dict[str, Any]]:
-    from tweet_sentiment.sweep import plan_trials
+    from tweet_sentiment.train.sweep import plan_trials
 
     return plan_trials(
         str(parameters.get("sweep", setting("sweep").default)),
@@ -219,8 +219,8 @@ def _planned_trials(parameters: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _sweep_problems(parameters: dict[str, Any], refused: set[str]) -> list[Problem]:
     """Each trial planned as the plan-trials task plans it, then built as a whole TrainConfig."""
-    from tweet_sentiment.sweep import TRIAL_KEYS
-    from tweet_sentiment.training import TrainConfig
+    from tweet_sentiment.train.sweep import TRIAL_KEYS
+    from tweet_sentiment.train.config import TrainConfig
 
     sweep = parameters.get("sweep", "")
     try:

@@ -28,7 +28,7 @@ def draws_progress() -> str:
 
 @dsl.component(base_image="python:3.11")
 def raises_bad_data(previous: str):
-    from tweet_sentiment.errors import DataValidationError
+    from tweet_sentiment.core.errors import DataValidationError
 
     raise DataValidationError(
         f"{previous}: 3 bad row(s) of 10, over the budget of 0\n  a.jsonl:2: empty text"
@@ -64,7 +64,7 @@ def test_a_run_prints_one_line_per_task_and_the_failure_is_parsed(local_runner):
     assert "Traceback (most recent call last):" in log.getvalue()
     failure = output.failure
     assert failure.task == "raises-bad-data" and failure.ours
-    assert failure.exception == "tweet_sentiment.errors.DataValidationError"
+    assert failure.exception == "tweet_sentiment.core.errors.DataValidationError"
     assert failure.message == ["ok: 3 bad row(s) of 10, over the budget of 0", "  a.jsonl:2: empty text"]
     assert failure.cause() == "ok: 3 bad row(s) of 10, over the budget of 0"
 

@@ -6,7 +6,7 @@ import pytest
 
 from deploy import exit_codes
 from deploy.package import DeployError
-from tweet_sentiment.errors import DataValidationError
+from tweet_sentiment.core.errors import DataValidationError
 from tweet_sentiment.preflight import SettingsError, check_parameters
 
 

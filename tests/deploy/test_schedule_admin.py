@@ -13,8 +13,8 @@ import re
 from urllib.parse import unquote
 
 import pytest
-from _http_stub import Reply, StubServer
-from test_submit import API, FakeKfp
+from tests.fakes.http_stub import Reply, StubServer
+from tests.deploy.test_submit import API, FakeKfp
 
 from deploy.kubeflow import KubeflowTarget, connect
 from deploy.package import DeployError
