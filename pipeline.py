@@ -23,6 +23,7 @@ from kfp import compiler, dsl, kubernetes
 from components._images import DEFAULT_IMAGES, ImageSet, with_image
 from components._settings import setting_inputs
 from components.batch_predict import batch_predict
+from components.check_settings import check_settings
 from components.evaluate import evaluate
 from components.notify import notify
 from components.preprocess import preprocess
@@ -69,9 +70,10 @@ class PipelineOptions:
 # Which tasks a backend may serve from its cache, and why (README "Caching"). preprocess resolves
 # "<prefix>/latest" and reads a source that changes under a constant parameter; register writes the
 # registry (its effect, not its output, is the point); batch-predict reads a file that may change;
-# notify must report this run; plan-trials is cheap. train, select-model and evaluate are pure
-# functions of their inputs: the dataset artifact of this run's (uncached) preprocess, whose metadata
-# carries its content fingerprint, the models made from it, and their parameters.
+# notify must report this run; plan-trials is cheap; check-settings checks the registry as it is now.
+# train, select-model and evaluate are pure functions of their inputs: the dataset artifact of this
+# run's (uncached) preprocess, whose metadata carries its content fingerprint, the models made from
+# it, and their parameters.
 CACHED_TASKS = frozenset({"train", "select-model", "evaluate"})
 
 
@@ -155,6 +157,7 @@ def _ops(images: ImageSet) -> dict:
         "notify": with_image(notify, images.cpu),
         "plan-trials": with_image(plan_trials, images.cpu),
         "select-model": with_image(select_model, images.cpu),
+        "check-settings": with_image(check_settings, images.cpu),
     }
 
 
@@ -172,8 +175,12 @@ def _notify_task(task, parameters: dict, options: PipelineOptions):
 
 
 def _train_and_select(task, parameters: dict, options: PipelineOptions, dataset, num_gpus):
-    """One train task per trial of ``sweep`` (one trial when empty), then the best on dev is kept."""
-    plan_task = task("plan-trials", parameters, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
+    """One train task per trial of ``sweep`` (one trial when empty), then the best on dev is kept.
+
+    check-settings checks every parameter first (a value typed into the KFP / Vertex UI included):
+    plan-trials, and so every train task, starts only once it passed."""
+    check_task = task("check-settings", parameters)
+    plan_task = task("plan-trials", parameters, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER).after(check_task)
     with dsl.ParallelFor(plan_task.output, parallelism=options.sweep_parallelism, name="trials") as trial:
         trial_settings = {k: getattr(trial, k) for k in ("run_id", *TRIAL_KEYS)}
         train_task = task(
@@ -232,6 +239,7 @@ def create_pipeline(options: PipelineOptions | None = None):
         model_name: str = default("model_name"),
         epochs: float = default("epochs"),
         learning_rate: float = default("learning_rate"),
+        force_learning_rate: bool = default("force_learning_rate"),
         class_weight_power: float = default("class_weight_power"),
         batch_size: int = default("batch_size"),
         max_length: int = default("max_length"),
@@ -277,10 +285,15 @@ def create_pipeline(options: PipelineOptions | None = None):
     )(_describe(tweet_sentiment_pipeline))
 
 
-def compile_pipeline(output: str | Path | None = None, options: PipelineOptions | None = None) -> Path:
+def compile_pipeline(
+    output: str | Path | None = None, options: PipelineOptions | None = None, parameters: dict | None = None
+) -> Path:
+    """Write the spec; ``parameters`` (name -> value) replace those parameters' defaults in it."""
     options = options or PipelineOptions()
     output = Path(output or DEFAULT_PACKAGE_PATHS[options.target])
-    compiler.Compiler().compile(create_pipeline(options), package_path=str(output))
+    compiler.Compiler().compile(
+        create_pipeline(options), package_path=str(output), pipeline_parameters=parameters or None
+    )
     return output
 
 

@@ -51,6 +51,6 @@ def check_settings(
     the registry or the registry directory is not writable here. Takes every pipeline parameter; the
     plan-trials task, and so every train task, waits for it."""
     parameters = dict(locals())  # every pipeline parameter, by name
-    from tweet_sentiment.preflight import check_on_cluster
+    from tweet_sentiment.preflight.step import check_on_cluster
 
     check_on_cluster(parameters)

@@ -32,11 +32,11 @@ def _named(exc: BaseException, module: str, *names: str) -> bool:
 def one_line(exc: BaseException) -> tuple[int, str] | None:
     """(exit code, message) for an error the user can act on; None for a bug (let it raise)."""
     from deploy.package import DeployError
-    from tweet_sentiment.core.errors import TweetSentimentError
+    from tweet_sentiment.core.errors import ConfigError, TweetSentimentError
 
     if _named(exc, "tweet_sentiment.preflight", "SettingsError"):
         return USAGE, "\n".join(f"error: {line}" for line in exc.lines())
-    if isinstance(exc, DeployError):
+    if isinstance(exc, (DeployError, ConfigError)):  # a flag, setting or file refused before any work
         return USAGE, f"error: {exc}"
     if isinstance(exc, TweetSentimentError):
         return ERROR, f"error: {exc}"

@@ -1,25 +1,34 @@
-"""``pipeline.py run-local``: the whole pipeline on this machine with kfp.local, and the summary it prints.
+"""``pipeline.py run-local``: the whole pipeline on this machine with kfp.local, and what it prints.
 
 The run-local flags are generated from the pipeline's inputs (``add_pipeline_parameter_flags``); the
 departures from the pipeline's defaults (offline data and encoder, a registry directory here) are
-``LOCAL_DEFAULTS``. Every task runs in a subprocess of this Python environment (``SubprocessRunner``), or
-in its image with ``--runner docker``; kfp.local ignores accelerators and Kubernetes settings.
+``LOCAL_DEFAULTS``. Every setting is checked first (tweet_sentiment.preflight, the registry directory
+included): a refused one ends the command in seconds, before any task. Every task runs in a
+subprocess of this Python environment (``SubprocessRunner``), or in its image with ``--runner
+docker``; kfp.local ignores accelerators and Kubernetes settings.
+
+The console gets one line per task, training's progress and the summary (deploy/run_output.py);
+kfp.local's own output goes to ``run-local.log`` in the run's folder (``--verbose``: to the console
+too). Exit codes (deploy/exit_codes.py): 0 registered, 1 a task failed, 2 a setting refused, 3 the
+gate refused the model.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
-import re
+import os
+import shutil
 import sys
 import warnings
 from pathlib import Path
 
 import pipeline
 from components._images import DEFAULT_IMAGES
+from deploy import exit_codes
 from deploy.placement import Placement
+from deploy.run_output import RunOutput, strip_ansi, warnings_to
 from tweet_sentiment.core.errors import TweetSentimentError
 from tweet_sentiment.registry import CHAMPION, open_registry
 from tweet_sentiment.registry.mirrors import describe
@@ -39,7 +48,9 @@ LOCAL_FLAG_ALIASES = {
     "registry_uri": "--registry",
 }
 LOCAL_PIPELINE_ROOT = "local_outputs"
-_FLAG_TYPES = {"String": str, "Integer": int, "Float": float, "Boolean": bool}
+LOG_FILE = "run-local.log"
+REPORT_FILE = "report.html"
+_FLAG_TYPES = {"String": str, "Integer": int, "Float": float}
 
 
 def add_pipeline_parameter_flags(parser: argparse.ArgumentParser) -> None:
@@ -50,46 +61,55 @@ def add_pipeline_parameter_flags(parser: argparse.ArgumentParser) -> None:
             *([LOCAL_FLAG_ALIASES[name]] if name in LOCAL_FLAG_ALIASES else []),
         ]
         value = LOCAL_DEFAULTS.get(name, spec.default)
+        kind = {"action": argparse.BooleanOptionalAction} if spec.type == "Boolean" else {}
+        if not kind:
+            kind = {"type": _FLAG_TYPES[spec.type], "metavar": spec.type.upper()}
         parser.add_argument(
-            *flags,
-            dest=name,
-            type=_FLAG_TYPES[spec.type],
-            default=value,
-            metavar=spec.type.upper(),
-            help=f"{spec.description} (default: {value!r})",
+            *flags, dest=name, default=value, help=f"{spec.description} (default: {value!r})", **kind
         )
 
 
+def add_run_local_command(commands) -> None:
+    cmd = commands.add_parser(
+        "run-local",
+        help="run the whole pipeline on this machine with kfp.local",
+        description="Every pipeline parameter is a flag (--name-with-dashes); defaults are the "
+        "pipeline's except the offline data, encoder and registry directory. Every setting is checked "
+        "before any task starts. Exit codes: 0 registered, 1 a task failed, 2 a setting refused, "
+        "3 the gate refused the model.",
+    )
+    add_pipeline_parameter_flags(cmd)
+    cmd.add_argument(
+        "--pipeline-root",
+        default=LOCAL_PIPELINE_ROOT,
+        help="where kfp.local keeps the runs' artifacts, one folder per run",
+    )
+    cmd.add_argument(
+        "--runner",
+        choices=("subprocess", "docker"),
+        default="subprocess",
+        help="subprocess: every step in this Python environment; docker: every step in its image "
+        "(built by `images build`, found through DOCKER_HOST), local paths mounted",
+    )
+    cmd.add_argument(
+        "--image-registry",
+        default=DEFAULT_IMAGES.registry,
+        help="container registry of the component images, with --runner docker",
+    )
+    cmd.add_argument(
+        "--tag",
+        default=DEFAULT_IMAGES.tag,
+        help=f"image tag, with --runner docker (default: {DEFAULT_IMAGES.tag})",
+    )
+    cmd.add_argument(
+        "--verbose",
+        action="store_true",
+        help=f"show kfp.local's whole output (executor inputs, each task's log) as it comes; it always goes "
+        f"to {LOG_FILE} in the run's folder",
+    )
+
+
 LOCAL_BACKOFF = "1s"
-
-
-class _ErrorLineRecorder(io.TextIOBase):
-    """Passes output through and remembers the last line a task printed for one of our errors.
-
-    kfp.local streams each task's log (traceback included) to stdout; this lets ``run-local`` end
-    with that one message instead of only "inner task failed".
-    """
-
-    _EXECUTING = re.compile(r"Executing task '([^']+)'")
-
-    def __init__(self, stream):
-        self.stream = stream
-        self.error_line = ""
-        self.error_task = ""  # the task whose log held the error line
-        self._current_task = ""
-
-    def write(self, text: str) -> int:
-        for line in text.splitlines():
-            started = self._EXECUTING.search(_strip_ansi(line))
-            if started:
-                self._current_task = started.group(1)
-            if line.strip().startswith("tweet_sentiment.core.errors."):
-                self.error_line = line.strip().removeprefix("tweet_sentiment.core.errors.")
-                self.error_task = self._current_task
-        return self.stream.write(text)
-
-    def flush(self) -> None:
-        self.stream.flush()
 
 
 def pipeline_arguments(args: argparse.Namespace) -> dict:
@@ -120,7 +140,10 @@ def init_local_runner(pipeline_root: Path, runner=None) -> None:
 
 
 def run_local(args: argparse.Namespace) -> int:
+    from tweet_sentiment.preflight import require_valid
+
     arguments = pipeline_arguments(args)
+    require_valid(arguments, check_environment=True)  # SettingsError: one line per refused setting, exit 2
     pipeline_root = Path(args.pipeline_root).expanduser().resolve()
     pipeline_root.mkdir(parents=True, exist_ok=True)
     earlier_runs = set(pipeline_root.iterdir())
@@ -128,40 +151,45 @@ def run_local(args: argparse.Namespace) -> int:
     if args.runner == "docker":
         # Every step in its image, as on the cluster; the local paths in the arguments are mounted.
         from deploy.docker_run import prepare_docker_run
-        from deploy.package import DeployError
 
-        try:
-            runner, images = prepare_docker_run(args, arguments)
-        except (DeployError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        runner, images = prepare_docker_run(args, arguments)
     init_local_runner(pipeline_root, runner)
     # The cluster's retry policy, without its minutes of backoff: on a laptop a failed step is retried
     # at once (bad data then fails in seconds, not after 60 s + 120 s of waiting).
     pipeline_func = pipeline.create_pipeline(
         pipeline.PipelineOptions(Placement(backoff=LOCAL_BACKOFF), images=images)
     )
-    recorder = _ErrorLineRecorder(sys.stdout)
-    try:
-        with contextlib.redirect_stdout(recorder):
-            pipeline_func(**arguments)
-    except RuntimeError as exc:
-        # kfp.local may name a later task (a loop that ran on) as the failed one: say which task raised.
-        where = f"\n  failed in task '{recorder.error_task}':" if recorder.error_task else ""
-        reason = f"\n  {recorder.error_line}" if recorder.error_line else ""
-        print(f"\npipeline failed: {_strip_ansi(str(exc))}{where}{reason}", file=sys.stderr)
-        return 1
-    new_runs = sorted(set(pipeline_root.iterdir()) - earlier_runs)
-    try:
-        print(summarize_local_run(new_runs[-1] if new_runs else pipeline_root, arguments["registry_uri"]))
-    except TweetSentimentError as exc:
-        print(f"\n{exc}", file=sys.stderr)
-        return 1
-    return 0
+    log_path = pipeline_root / f".{LOG_FILE}.{os.getpid()}"
+    print(f"running {pipeline_func.name} with kfp.local (artifacts under {pipeline_root})", flush=True)
+    with open(log_path, "w", encoding="utf-8") as log:
+        output = RunOutput(sys.stdout, log, verbose=args.verbose)
+        try:
+            with contextlib.redirect_stdout(output), warnings_to(log):
+                pipeline_func(**arguments)
+            error = None
+        except RuntimeError as exc:
+            error = exc
+    new_runs = sorted(p for p in set(pipeline_root.iterdir()) - earlier_runs if p.is_dir())
+    run_dir = new_runs[-1] if new_runs else pipeline_root
+    log_path = Path(shutil.move(log_path, run_dir / LOG_FILE))
+    print(f"log: {log_path}")
+    if error is not None:
+        return _report_failure(output, error)
+    summary, passed = summarize_local_run(run_dir, arguments["registry_uri"])
+    print(summary)
+    return exit_codes.OK if passed else exit_codes.GATE_REFUSED
 
 
-def _strip_ansi(text: str) -> str:
-    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+def _report_failure(output: RunOutput, error: Exception) -> int:
+    """The failed task's message; its last line names the task and the cause."""
+    failure = output.failure
+    if failure is None:
+        print(f"pipeline failed: {strip_ansi(str(error))}", file=sys.stderr)
+        return exit_codes.ERROR
+    for line in failure.message[1:]:  # e.g. the first bad rows and the quarantine file
+        print(line, file=sys.stderr)
+    print(f"pipeline failed in task '{failure.task}': {failure.cause()}", file=sys.stderr)
+    return exit_codes.ERROR
 
 
 def _absolute_if_local(source: str) -> str:
@@ -178,8 +206,9 @@ def latest_run_dir(pipeline_root: str | Path) -> Path:
     return max(runs, key=lambda p: p.stat().st_mtime)
 
 
-def summarize_local_run(run_dir: str | Path, registry_uri: str) -> str:
-    """Metrics, gate decision and registered version of one run (``run_dir``, or the newest run under it)."""
+def summarize_local_run(run_dir: str | Path, registry_uri: str) -> tuple[str, bool]:
+    """(summary, gate passed) of one run (``run_dir``, or the newest run under it): the metrics, the
+    gate's verdict, the registered version and the report (copied to ``report.html`` in the run's folder)."""
     run_dir = Path(run_dir)
     if not (run_dir / "evaluate").exists():
         run_dir = latest_run_dir(run_dir)
@@ -203,23 +232,28 @@ def summarize_local_run(run_dir: str | Path, registry_uri: str) -> str:
             f"f1 {figures['f1']:.3f}  support {figures['support']}"
         )
     lines.extend(f"  note: {note}" for note in report.get("gate_notes", []))
+    if report["gate_passed"]:
+        lines += ["gate: PASSED", *_registered(run_dir, registry_uri)]
+    else:
+        lines.append("gate: REFUSED, model not registered:")
+        lines.extend(f"  - {reason}" for reason in report["gate_reasons"])
     html_reports = sorted(run_dir.glob("evaluate/html_report"))
     if html_reports:
-        lines.append(f"report: {html_reports[0]}")
-    if report["gate_passed"]:
-        lines.append("gate: PASSED")
-        output_file = run_dir / "register" / "executor_output.json"
-        if not output_file.exists():
-            raise TweetSentimentError(f"the gate passed but the run in {run_dir} registered nothing")
-        registered = json.loads(output_file.read_text(encoding="utf-8"))["parameterValues"]
-        lines.append(
-            f"registered: version {registered['version']} at {registered['uri']} (registry {registry_uri})"
-        )
-        registry = open_registry(registry_uri)
-        lines.append(f"{CHAMPION}: version {registry.get_alias(CHAMPION)}")
-        for target, record in sorted(registry.mirrors(int(registered["version"])).items()):
-            lines.append(f"mirrored to {target}: {describe(record)}")
-    else:
-        lines.append("gate: FAILED, model not registered:")
-        lines.extend(f"  - {reason}" for reason in report["gate_reasons"])
-    return "\n".join(lines)
+        # kfp.local names the artifact file after the output (no suffix): a copy a browser opens as HTML.
+        lines.append(f"report: {shutil.copyfile(html_reports[0], run_dir / REPORT_FILE)}")
+    return "\n".join(lines), bool(report["gate_passed"])
+
+
+def _registered(run_dir: Path, registry_uri: str) -> list[str]:
+    output_file = run_dir / "register" / "executor_output.json"
+    if not output_file.exists():
+        raise TweetSentimentError(f"the gate passed but the run in {run_dir} registered nothing")
+    registered = json.loads(output_file.read_text(encoding="utf-8"))["parameterValues"]
+    registry = open_registry(registry_uri)
+    lines = [
+        f"registered: version {registered['version']} at {registered['uri']} (registry {registry_uri})",
+        f"{CHAMPION}: version {registry.get_alias(CHAMPION)}",
+    ]
+    for target, record in sorted(registry.mirrors(int(registered["version"])).items()):
+        lines.append(f"mirrored to {target}: {describe(record)}")
+    return lines

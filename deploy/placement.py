@@ -19,11 +19,13 @@ Default sizes (requests / limits), from the peak RSS measured per step on the re
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import dataclass, field, replace
 
 from tweet_sentiment.settings import default
 
 TASKS = (
+    "check-settings",
     "preprocess",
     "plan-trials",
     "train",
@@ -35,6 +37,19 @@ TASKS = (
 )
 
 
+def quantity(value: str, what: str, example: str) -> float:
+    """A Kubernetes quantity (``7``, ``500m``, ``24Gi``, ``512M``) as a number; a one-line error otherwise."""
+    from kubernetes.utils import parse_quantity
+
+    try:
+        number = parse_quantity(value)
+    except (ValueError, TypeError):
+        number = None
+    if number is None or number <= 0:
+        raise ValueError(f"{what} {value!r} is not a positive Kubernetes quantity (e.g. {example})")
+    return float(number)
+
+
 @dataclass(frozen=True)
 class TaskResources:
     """Kubernetes requests and limits of one task (CPU in cores or millicores, memory like 4Gi)."""
@@ -44,8 +59,20 @@ class TaskResources:
     memory_request: str
     memory_limit: str
 
+    def __post_init__(self) -> None:
+        for kind, example in (("cpu", "7, 7.5 or 500m"), ("memory", "24Gi, 512Mi or 4G")):
+            request = quantity(getattr(self, f"{kind}_request"), f"{kind} request", example)
+            limit = quantity(getattr(self, f"{kind}_limit"), f"{kind} limit", example)
+            if limit < request:
+                raise ValueError(
+                    f"{kind} limit {getattr(self, f'{kind}_limit')!r} is below its request "
+                    f"{getattr(self, f'{kind}_request')!r}"
+                )
+
 
 DEFAULT_RESOURCES: dict[str, TaskResources] = {
+    # Imports the settings and checks each parameter (a few seconds, well under 256 MiB).
+    "check-settings": TaskResources("100m", "500m", "256Mi", "256Mi"),
     "preprocess": TaskResources("1", "2", "2Gi", "2Gi"),
     "plan-trials": TaskResources("100m", "500m", "256Mi", "256Mi"),
     "train": TaskResources("7", "7.5", "24Gi", "24Gi"),
@@ -76,6 +103,11 @@ class GpuSettings:
     toleration_effect: str = "NoSchedule"
     shm_size: str = "8Gi"
 
+    def __post_init__(self) -> None:
+        if self.accelerator_limit < 1:
+            raise ValueError(f"--accelerator-limit {self.accelerator_limit} must be >= 1")
+        quantity(self.shm_size, "--shm-size", "8Gi")
+
 
 @dataclass(frozen=True)
 class Placement:
@@ -90,6 +122,11 @@ class Placement:
     notify_secret: str = "tweet-sentiment-notify"
 
     def __post_init__(self) -> None:
+        if self.retries < 0:
+            raise ValueError(f"--retries {self.retries} must be >= 0 (0: no retry)")
+        if not re.fullmatch(r"\d+(\.\d+)?s", self.backoff):
+            raise ValueError(f"--backoff {self.backoff!r} must be a number of seconds like 60s")
+        quantity(self.workspace_size, "--workspace-size", "20Gi")
         unknown = set(self.resources) - set(TASKS)
         if unknown:
             raise ValueError(f"no task named {', '.join(sorted(unknown))}; tasks are {', '.join(TASKS)}")
@@ -106,6 +143,7 @@ def _parse_sizes(flags: list[str] | None, what: str) -> dict[str, tuple[str, str
                 f"--{what} {flag!r} must be TASK=REQUEST[/LIMIT] with TASK one of {', '.join(TASKS)}"
             )
         sizes[task] = (request, limit or request)
+        quantity(request, f"--{what} {flag!r}:", "7, 500m" if what == "cpu" else "24Gi, 512Mi")
     return sizes
 
 

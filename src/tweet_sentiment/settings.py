@@ -20,6 +20,7 @@ import dataclasses
 from dataclasses import MISSING, dataclass, field
 from typing import Any
 
+from tweet_sentiment.core.errors import ConfigError
 from tweet_sentiment.evaluate.config import EvaluateConfig
 from tweet_sentiment.predict.config import PredictConfig
 from tweet_sentiment.preprocess.config import PreprocessConfig
@@ -44,7 +45,14 @@ class PipelineSettings:
     )
     num_gpus: int = field(
         default=1,
-        metadata={"help": "GPUs of the train task; one DDP process (torchrun) per GPU."},
+        metadata={"help": "GPUs of the train task, >= 1; one DDP process (torchrun) per GPU."},
+    )
+    force_learning_rate: bool = field(
+        default=False,
+        metadata={
+            "help": "Run a learning_rate (or a sweep trial's) above the ceiling of 1e-3 that the settings "
+            "check refuses as a likely typo (5 for 5e-5); encoders are fine-tuned at 1e-5..1e-4."
+        },
     )
     checkpoint_root: str = field(
         default="",
@@ -75,6 +83,10 @@ class PipelineSettings:
             "compile time), else no notice."
         },
     )
+
+    def __post_init__(self) -> None:
+        if self.num_gpus < 1:
+            raise ConfigError(f"num_gpus must be >= 1, got {self.num_gpus}")
 
 
 # Pipeline parameter -> (config class, field) where the config's field name alone would be unclear.

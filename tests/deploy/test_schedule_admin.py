@@ -13,8 +13,6 @@ import re
 from urllib.parse import unquote
 
 import pytest
-from tests.fakes.http_stub import Reply, StubServer
-from tests.deploy.test_submit import API, FakeKfp
 
 from deploy.kubeflow import KubeflowTarget, connect
 from deploy.package import DeployError
@@ -26,6 +24,8 @@ from deploy.schedule_admin import (
     vertex_delete,
     vertex_schedules,
 )
+from tests.deploy.test_submit import API, FakeKfp
+from tests.fakes.http_stub import Reply, StubServer
 
 
 class FakeKfpSchedules(FakeKfp):

@@ -77,6 +77,11 @@ class OnnxExportConfig:
             )
         if self.attention not in ATTENTIONS:
             raise ConfigError(f"attention must be one of {', '.join(ATTENTIONS)}, got {self.attention!r}")
+        if not 0 <= self.max_accuracy_drop_points <= 100:
+            raise ConfigError(
+                f"max_accuracy_drop_points must be between 0 and 100 (accuracy points), "
+                f"got {self.max_accuracy_drop_points}"
+            )
         if self.opset < 14:
             raise ConfigError(f"opset must be >= 14 (scaled dot-product attention), got {self.opset}")
 

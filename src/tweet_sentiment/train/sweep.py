@@ -56,6 +56,10 @@ class SweepConfig:
         },
     )
 
+    def __post_init__(self) -> None:
+        if self.soup_top_k < 0:
+            raise ConfigError(f"soup_top_k must be >= 0 (0 or 1: no soup), got {self.soup_top_k}")
+
 
 # ----------------------------------------------------------------------------- plan
 

@@ -15,7 +15,7 @@ own declarations, not a second copy of them:
   run-local, and the cluster's check-settings task) a registry directory that is not writable.
 
 run-local, submit, schedule and compile --param call it client-side; the pipeline's check-settings
-task (``check_on_cluster``) calls it again where the tasks run, before the train loop, so a value typed
+task (``preflight.step``) calls it again where the tasks run, before the train loop, so a value typed
 into the KFP or Vertex AI UI is refused before a GPU pod starts. Imports neither kfp nor torch.
 """
 
@@ -72,12 +72,6 @@ def require_valid(parameters: dict[str, Any], *, check_environment: bool = False
         raise SettingsError(problems)
 
 
-def check_on_cluster(parameters: dict[str, Any]) -> None:
-    """The check-settings task: every setting, and the registry as the tasks will see it."""
-    require_valid(parameters, check_environment=True)
-    print(f"check-settings: {len(parameters)} settings accepted", flush=True)
-
-
 def check_parameters(parameters: dict[str, Any], *, check_environment: bool = False) -> list[Problem]:
     """Every problem of the pipeline arguments ``parameters``; ``check_environment`` also checks what
     depends on the machine the tasks run on (is the registry directory writable here?)."""
@@ -86,8 +80,8 @@ def check_parameters(parameters: dict[str, Any], *, check_environment: bool = Fa
     problems += _config_problems(typed)
     refused = {p.parameter for p in problems}
     problems += _composition_problems(typed, refused)
-    if check_environment and "registry_uri" not in refused:
-        problems += _registry_problems(str(typed.get("registry_uri", "")))
+    if "registry_uri" in typed and "registry_uri" not in refused:
+        problems += _registry_problems(str(typed["registry_uri"]), check_environment)
     return problems
 
 
@@ -219,8 +213,8 @@ def _planned_trials(parameters: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _sweep_problems(parameters: dict[str, Any], refused: set[str]) -> list[Problem]:
     """Each trial planned as the plan-trials task plans it, then built as a whole TrainConfig."""
-    from tweet_sentiment.train.sweep import TRIAL_KEYS
     from tweet_sentiment.train.config import TrainConfig
+    from tweet_sentiment.train.sweep import TRIAL_KEYS
 
     sweep = parameters.get("sweep", "")
     try:
@@ -242,7 +236,7 @@ def _sweep_problems(parameters: dict[str, Any], refused: set[str]) -> list[Probl
 def _learning_rate_problems(parameters: dict[str, Any]) -> list[Problem]:
     if parameters.get(FORCE_LEARNING_RATE, False):
         return []
-    allowed = f"above the ceiling of {MAX_LEARNING_RATE:g} (set {FORCE_LEARNING_RATE}=true to run it anyway)"
+    allowed = f"above the ceiling of {MAX_LEARNING_RATE:g} (set {FORCE_LEARNING_RATE}=true, run-local --force-learning-rate, to run it anyway)"
     problems = []
     lr = parameters.get("learning_rate")
     if isinstance(lr, _NUMBER) and lr > MAX_LEARNING_RATE:
@@ -294,8 +288,9 @@ def _mirror_problems(parameters: dict[str, Any]) -> list[Problem]:
     return problems
 
 
-def _registry_problems(registry_uri: str) -> list[Problem]:
-    """A local registry directory must be (or be creatable as) a writable directory where the tasks run."""
+def _registry_problems(registry_uri: str, check_environment: bool) -> list[Problem]:
+    """A registry URI of the right form; where the tasks run (``check_environment``), a local registry
+    directory must be (or be creatable as) a writable directory."""
     if not registry_uri:
         return [Problem("registry_uri", registry_uri, "must not be empty: a directory or gs:// prefix")]
     if "://" in registry_uri:
@@ -304,6 +299,8 @@ def _registry_problems(registry_uri: str) -> list[Problem]:
                 Problem("registry_uri", registry_uri, "must be a local directory or gs://BUCKET[/PREFIX]")
             ]
         return []
+    if not check_environment:
+        return []  # a path on the cluster's machines (a mounted volume): the check-settings task checks it
     path = Path(registry_uri).expanduser()
     existing = next(p for p in (path, *path.parents) if p.exists())
     if not existing.is_dir():
