@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -53,9 +54,15 @@ REPORT_FILE = "report.html"
 _FLAG_TYPES = {"String": str, "Integer": int, "Float": float}
 
 
+@functools.cache
+def pipeline_inputs() -> dict:
+    """The pipeline's inputs (name -> KFP input spec), built once per process."""
+    return dict(pipeline.create_pipeline().component_spec.inputs)
+
+
 def add_pipeline_parameter_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per pipeline parameter, with its type, default and help from the pipeline's inputs."""
-    for name, spec in pipeline.create_pipeline().component_spec.inputs.items():
+    for name, spec in pipeline_inputs().items():
         flags = [
             f"--{name.replace('_', '-')}",
             *([LOCAL_FLAG_ALIASES[name]] if name in LOCAL_FLAG_ALIASES else []),
@@ -114,7 +121,7 @@ LOCAL_BACKOFF = "1s"
 
 def pipeline_arguments(args: argparse.Namespace) -> dict:
     """The pipeline's arguments from run-local's flags; local paths made absolute (tasks run elsewhere)."""
-    arguments = {name: getattr(args, name) for name in pipeline.create_pipeline().component_spec.inputs}
+    arguments = {name: getattr(args, name) for name in pipeline_inputs()}
     if not arguments["registry_uri"].startswith("gs://"):
         arguments["registry_uri"] = str(Path(arguments["registry_uri"]).expanduser().resolve())
     arguments["batch_predict_source"] = _absolute_if_local(arguments["batch_predict_source"])

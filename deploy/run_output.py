@@ -115,11 +115,11 @@ class RunOutput(io.TextIOBase):
             self._finished(match.group(1), match.group(2))
         elif match := _RETRYING.search(line):
             self._say(
-                f"  {match.group(1):<14} failed (attempt {match.group(2)} of {match.group(3)}), retrying"
+                f"  {match.group(1):<15} failed (attempt {match.group(2)} of {match.group(3)}), retrying"
             )
         elif match := _SKIPPED.search(line):
             reason = "its condition is false" if match.group(1) else match.group(3).rstrip(".")
-            self._say(f"  {match.group(2):<14} skipped: {reason}")
+            self._say(f"  {match.group(2):<15} skipped: {reason}")
         elif self._task is not None and line.startswith(_TASK_OUTPUT_INDENT):
             self._task_line(line[len(_TASK_OUTPUT_INDENT) :])
 
@@ -155,7 +155,7 @@ class RunOutput(io.TextIOBase):
                 self.failure = failure
         clock = task.clock if task else time.strftime("%H:%M:%S")
         verdict = "done" if status == "SUCCESS" else status.lower()
-        self._say(f"  {clock}  {name:<14} {verdict} in {seconds:.1f} s")
+        self._say(f"  {clock}  {name:<15} {verdict} in {seconds:.1f} s")
         self._task = None
 
     def _say(self, line: str) -> None:

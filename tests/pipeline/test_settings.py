@@ -30,6 +30,7 @@ COMPONENTS = (
     pipeline.batch_predict,
     pipeline.plan_trials,
     pipeline.select_model,
+    pipeline.check_settings,
 )
 # Literal defaults under a pipeline parameter's name that mean something else there, and why.
 _SCORING_BATCH = "tweets per forward pass when scoring, not the training batch"

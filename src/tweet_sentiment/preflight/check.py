@@ -236,7 +236,10 @@ def _sweep_problems(parameters: dict[str, Any], refused: set[str]) -> list[Probl
 def _learning_rate_problems(parameters: dict[str, Any]) -> list[Problem]:
     if parameters.get(FORCE_LEARNING_RATE, False):
         return []
-    allowed = f"above the ceiling of {MAX_LEARNING_RATE:g} (set {FORCE_LEARNING_RATE}=true, run-local --force-learning-rate, to run it anyway)"
+    allowed = (
+        f"above the ceiling of {MAX_LEARNING_RATE:g} (set {FORCE_LEARNING_RATE}=true, in run-local "
+        "--force-learning-rate, to run it anyway)"
+    )
     problems = []
     lr = parameters.get("learning_rate")
     if isinstance(lr, _NUMBER) and lr > MAX_LEARNING_RATE:

@@ -68,15 +68,19 @@ def preprocess(config: PreprocessConfig, output_dir: str | os.PathLike[str]) -> 
     quarantine_leaks(splits, problems)
     selection = apply_dev_split(splits, config.held_out_split, config.dev_fraction)
 
+    # Every bad row is recorded before the budget is checked, so a refused run still says where they are.
+    quarantine = output / "quarantine.jsonl"
+    with open(quarantine, "w", encoding="utf-8") as handle:
+        for problem in problems:
+            handle.write(json.dumps(asdict(problem), ensure_ascii=False) + "\n")
     total_rows = sum(rows_read.values())
     budget = int(config.max_bad_fraction * total_rows)
     if len(problems) > budget:
         listed = "\n  ".join(str(p) for p in problems[:MAX_LISTED_PROBLEMS])
-        more = len(problems) - MAX_LISTED_PROBLEMS
         raise DataValidationError(
             f"{config.source}: {len(problems)} bad row(s) of {total_rows}, over the budget of {budget} "
-            f"(max_bad_fraction={config.max_bad_fraction}):\n  {listed}"
-            + (f"\n  ... and {more} more" if more > 0 else "")
+            f"(max_bad_fraction={config.max_bad_fraction}); all of them in {quarantine}, the first "
+            f"{min(len(problems), MAX_LISTED_PROBLEMS)}:\n  {listed}"
         )
 
     digest = hashlib.sha256()
@@ -87,10 +91,6 @@ def preprocess(config: PreprocessConfig, output_dir: str | os.PathLike[str]) -> 
                 line = json.dumps({"text": text, "label": label}, ensure_ascii=False) + "\n"
                 handle.write(line)
                 digest.update(f"{split}\t{line}".encode())
-    with open(output / "quarantine.jsonl", "w", encoding="utf-8") as handle:
-        for problem in problems:
-            handle.write(json.dumps(asdict(problem), ensure_ascii=False) + "\n")
-
     stats: dict[str, Any] = {
         "source": config.source,
         "fingerprint": digest.hexdigest(),

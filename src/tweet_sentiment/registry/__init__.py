@@ -25,7 +25,16 @@ from tweet_sentiment.registry.base import (
 from tweet_sentiment.registry.gcs import GcsRegistry
 from tweet_sentiment.registry.local import LocalRegistry
 
-__all__ = ["CHAMPION", "GcsRegistry", "LocalRegistry", "RegisteredVersion", "Registry", "RegistryError"]
+__all__ = [
+    "CHAMPION",
+    "GcsRegistry",
+    "LocalRegistry",
+    "RegisteredVersion",
+    "Registry",
+    "RegistryError",
+    "open_existing_registry",
+    "open_registry",
+]
 
 # URI scheme -> backend; anything else is a local directory.
 BACKENDS: dict[str, type[Registry]] = {"gs://": GcsRegistry}
@@ -37,6 +46,23 @@ def open_registry(uri: str) -> Registry:
         if uri.startswith(scheme):
             return backend(uri)
     return LocalRegistry(uri)
+
+
+def open_existing_registry(uri: str) -> Registry:
+    """The registry at ``uri`` for reading: a clear error when nothing is there or it is not a registry
+    (a typo must not read as "no versions")."""
+    registry = open_registry(uri)
+    if isinstance(registry, LocalRegistry):
+        root = registry.root
+        if not root.exists():
+            raise RegistryError(f"no registry at {root}: the path does not exist")
+        if not root.is_dir():
+            raise RegistryError(f"{root} is a file, not a registry directory")
+        if any(root.iterdir()) and not (registry.versions_dir.is_dir() or registry.aliases_dir.is_dir()):
+            raise RegistryError(f"{root} is not a model registry (it has no versions/ or aliases/ folder)")
+    elif not registry.exists():
+        raise RegistryError(f"no registry at {uri}: nothing is stored under that prefix")
+    return registry
 
 
 def register_model(

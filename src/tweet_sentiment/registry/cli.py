@@ -7,7 +7,7 @@ import json
 import sys
 
 from tweet_sentiment.core.errors import TweetSentimentError
-from tweet_sentiment.registry import CHAMPION, Registry, open_registry
+from tweet_sentiment.registry import CHAMPION, Registry, open_existing_registry
 from tweet_sentiment.registry.mirrors import describe, move_champion, summarize
 
 DEFAULT_REGISTRY = "model_registry"
@@ -21,7 +21,9 @@ def add_models_command(subparsers):
 
     def with_registry(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         parser.add_argument(
-            "--registry", default=DEFAULT_REGISTRY, help="registry: a directory or gs://bucket/prefix"
+            "--registry",
+            default=DEFAULT_REGISTRY,
+            help="the model registry (not the image registry): a directory or gs://bucket/prefix",
         )
         return parser
 
@@ -82,7 +84,7 @@ def _follow_in_mirrors(registry: Registry, alias: str, version: int) -> None:
 
 def run_models_command(args: argparse.Namespace) -> int:
     try:
-        registry = open_registry(args.registry)
+        registry = open_existing_registry(args.registry)
         if args.models_action == "list":
             print(format_listing(registry))
         elif args.models_action == "show":

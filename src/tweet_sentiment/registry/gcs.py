@@ -96,6 +96,11 @@ class GcsRegistry(Registry):
         text = blob.download_as_text(if_generation_match=generation)
         return json.loads(text), generation
 
+    def exists(self) -> bool:
+        """Whether anything is stored under the registry's prefix."""
+        prefix = f"{self.prefix}/" if self.prefix else ""
+        return any(self.bucket.client.list_blobs(self.bucket_name, prefix=prefix, max_results=1))
+
     # ------------------------------------------------------------------ Registry
     def versions(self) -> list[int]:
         return self._numbers_with("metadata.json")

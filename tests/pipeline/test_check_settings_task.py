@@ -1,0 +1,52 @@
+"""On a cluster, every setting is checked by the check-settings task before any train task starts.
+
+Read from the checked-in YAMLs of both targets: the task takes every pipeline parameter, each bound
+to the pipeline input of that name (so a value typed into the KFP or Vertex AI UI reaches it), and
+plan-trials - whose output the train loop iterates over - depends on it; it runs on the CPU image,
+never from the cache. The component body is the preflight check itself (tests/unit/test_preflight.py).
+"""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+import pipeline
+
+TARGETS = ("kubeflow", "vertex")
+
+
+def _spec(target: str) -> dict:
+    return next(d for d in yaml.safe_load_all(pipeline.DEFAULT_PACKAGE_PATHS[target].read_text()) if d)
+
+
+def _tasks(spec: dict) -> dict[str, dict]:
+    tasks = dict(spec["root"]["dag"]["tasks"])
+    for component in spec["components"].values():
+        tasks.update(component.get("dag", {}).get("tasks", {}))
+    return tasks
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_check_settings_takes_every_pipeline_parameter_from_the_run(target):
+    spec = _spec(target)
+    check = _tasks(spec)["check-settings"]
+    bound = check["inputs"]["parameters"]
+    pipeline_inputs = spec["root"]["inputDefinitions"]["parameters"]
+    assert set(bound) == set(pipeline_inputs)
+    for name, binding in bound.items():
+        # Inside the exit handler a pipeline input arrives as the handler's input of the same name.
+        assert binding["componentInputParameter"].removeprefix("pipelinechannel--") == name, name
+    assert not check.get("cachingOptions", {}).get("enableCache")
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_no_train_task_starts_before_the_check_passed(target):
+    tasks = _tasks(_spec(target))
+    assert "check-settings" in tasks["plan-trials"]["dependentTasks"]
+    loop = next(t for t in tasks.values() if t.get("parameterIterator"))
+    # The loop of train tasks iterates over plan-trials' output: it cannot start before plan-trials.
+    assert loop["parameterIterator"]["items"]["inputParameter"].endswith("plan-trials-Output")
+    assert "plan-trials" in loop["dependentTasks"]
+    executor = _spec(target)["deploymentSpec"]["executors"]["exec-check-settings"]
+    assert "tweet-sentiment-cpu" in executor["container"]["image"]
