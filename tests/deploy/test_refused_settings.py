@@ -12,7 +12,7 @@ import pytest
 
 import pipeline
 from deploy import exit_codes
-from tests.fakes.http_stub import Reply, StubServer
+from tests.fakes.http_stub import StubServer
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,12 +8,13 @@ REST transport. The tests check the requests our code makes, not a real cluster.
 
 from __future__ import annotations
 
-import json
-import re
+from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
 
+import pipeline
+from deploy import exit_codes
 from deploy.kubeflow import KubeflowTarget, connect
 from deploy.package import DeployError
 from deploy.schedule_admin import (
@@ -24,46 +25,15 @@ from deploy.schedule_admin import (
     vertex_delete,
     vertex_schedules,
 )
-from tests.deploy.test_submit import API, FakeKfp
+from tests.deploy.test_submit import FakeKfp
 from tests.fakes.http_stub import Reply, StubServer
 
-
-class FakeKfpSchedules(FakeKfp):
-    """FakeKfp whose recurring runs can also be listed (by display name) and deleted."""
-
-    def __init__(self):
-        super().__init__()
-        self.deleted: list[str] = []
-
-    def add(self, name: str, cron: str = "0 0 3 * * *") -> str:
-        rid = f"rr-{len(self.recurring_runs) + 1}"
-        self.recurring_runs.append(
-            {
-                "recurring_run_id": rid,
-                "display_name": name,
-                "trigger": {"cron_schedule": {"cron": cron}},
-                "mode": "ENABLE",
-            }
-        )
-        return rid
-
-    def __call__(self, request) -> Reply:
-        if request.method == "GET" and request.path == f"{API}/recurringruns":
-            raw = request.query.get("filter", [None])[0]
-            wanted = json.loads(raw)["predicates"][0]["stringValue"] if raw else None
-            found = [r for r in self.recurring_runs if wanted in (None, r["display_name"])]
-            return Reply(body={"recurringRuns": found, "total_size": len(found)} if found else {})
-        match = re.fullmatch(f"{API}/recurringruns/([^/]+)", request.path)
-        if request.method == "DELETE" and match:
-            self.deleted.append(match.group(1))
-            self.recurring_runs = [r for r in self.recurring_runs if r["recurring_run_id"] != match.group(1)]
-            return Reply(body={})
-        return super().__call__(request)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture()
 def kfp():
-    fake = FakeKfpSchedules()
+    fake = FakeKfp()
     with StubServer(fake) as server:
         yield connect(KubeflowTarget(host=server.url)), fake
 
@@ -188,3 +158,61 @@ def test_vertex_schedules_are_listed_and_deleted_by_name(vertex):
         DeployError, match="no Vertex AI pipeline job schedule named 'tweet-sentiment-weekly'"
     ):
         vertex_delete(settings, "tweet-sentiment-weekly")
+
+
+# ----------------------------------------------------------------------------- the schedule command
+
+
+NIGHTLY = str(ROOT / "schedules" / "nightly-kubeflow.yaml")
+REAL_VALUES = [
+    "--param",
+    "registry_uri=/mnt/registry",
+    "--param",
+    "data_source=gs://tweets-bucket/tweets/latest",
+]
+
+
+@pytest.fixture()
+def kfp_host():
+    fake = FakeKfp()
+    with StubServer(fake) as server:
+        yield server, fake
+
+
+def test_schedule_file_placeholders_are_refused_before_any_request(kfp_host, capsys):
+    server, fake = kfp_host
+    assert pipeline.main(["schedule", NIGHTLY, "--host", server.url]) == exit_codes.USAGE
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: placeholder value(s) left: ") and "gs://YOUR_BUCKET/tweets/latest" in err
+    assert server.requests == []
+
+
+def test_schedule_creates_once_by_name_and_replaces_only_when_asked(kfp_host, capsys):
+    server, fake = kfp_host
+    argv = ["schedule", NIGHTLY, "--host", server.url, "--package", str(ROOT / "pipeline.yaml"), *REAL_VALUES]
+    assert pipeline.main(argv) == exit_codes.OK
+    assert "created recurring run tweet-sentiment-nightly" in capsys.readouterr().out
+    assert pipeline.main(argv) == exit_codes.USAGE
+    assert (
+        "a schedule named 'tweet-sentiment-nightly' already exists (rr-1); pass --replace"
+        in capsys.readouterr().err
+    )
+    assert [r["display_name"] for r in fake.recurring_runs] == ["tweet-sentiment-nightly"]
+    assert pipeline.main([*argv, "--replace"]) == exit_codes.OK
+    assert "replaced recurring run tweet-sentiment-nightly (id rr-" in capsys.readouterr().out
+    assert fake.deleted == ["rr-1"] and len(fake.recurring_runs) == 1
+
+
+def test_schedule_list_and_delete_on_kubeflow(kfp_host, capsys):
+    server, fake = kfp_host
+    fake.add("tweet-sentiment-nightly")
+    fake.add("other", cron="0 30 2 * * *")
+    assert pipeline.main(["schedule", "list", "--host", server.url]) == exit_codes.OK
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[0].split() == ["NAME", "CRON", "STATE", "ID"]
+    assert listed[1].split()[0] == "tweet-sentiment-nightly" and listed[2].split()[-1] == "rr-2"
+    assert pipeline.main(["schedule", "delete", "other", "--host", server.url]) == exit_codes.OK
+    assert capsys.readouterr().out.strip() == "deleted schedule other (rr-2)"
+    assert pipeline.main(["schedule", "delete", "other", "--host", server.url]) == exit_codes.USAGE
+    assert "no recurring run named 'other'" in capsys.readouterr().err
+    assert fake.deleted == ["rr-2"]

@@ -20,6 +20,7 @@ from deploy import cli
 from deploy.kubeflow import KubeflowTarget, connect
 from deploy.package import DeployError
 from deploy.schedules import load_schedule
+from deploy.targets import vertex_target
 from tests.fakes.http_stub import Reply, StubServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,6 +52,16 @@ class FakeKfp:
         self.uploads: list[bytes] = []
         self.runs: list[dict] = []
         self.recurring_runs: list[dict] = []
+        self.deleted: list[str] = []  # ids of deleted recurring runs
+
+    def add(self, name: str, cron: str = "0 0 3 * * *") -> str:
+        """A recurring run that exists before the test (made by someone else)."""
+        rid = f"rr-{len(self.recurring_runs) + len(self.deleted) + 1}"
+        trigger = {"cron_schedule": {"cron": cron}}
+        self.recurring_runs.append(
+            {"recurring_run_id": rid, "display_name": name, "trigger": trigger, "mode": "ENABLE"}
+        )
+        return rid
 
     def __call__(self, request) -> Reply:
         method, path = request.method, request.path
@@ -97,8 +108,19 @@ class FakeKfp:
             self.runs.append(request.json())
             return Reply(body={**request.json(), "run_id": f"run-{len(self.runs)}"})
         if method == "POST" and path == f"{API}/recurringruns":
-            self.recurring_runs.append(request.json())
-            return Reply(body={**request.json(), "recurring_run_id": f"rr-{len(self.recurring_runs)}"})
+            rid = f"rr-{len(self.recurring_runs) + len(self.deleted) + 1}"
+            self.recurring_runs.append({**request.json(), "recurring_run_id": rid})
+            return Reply(body=self.recurring_runs[-1])
+        if method == "GET" and path == f"{API}/recurringruns":
+            found = [
+                r for r in self.recurring_runs if _display_name_filter(request) in (None, r["display_name"])
+            ]
+            return Reply(body={"recurringRuns": found, "total_size": len(found)} if found else {})
+        if method == "DELETE" and path.startswith(f"{API}/recurringruns/"):
+            rid = path.rsplit("/", 1)[1]
+            self.deleted.append(rid)
+            self.recurring_runs = [r for r in self.recurring_runs if r["recurring_run_id"] != rid]
+            return Reply(body={})
         return Reply(status=404, body={"error": f"stub does not serve {method} {path}"})
 
 
@@ -175,6 +197,7 @@ def test_schedule_creates_a_recurring_run_from_the_schedule_file(kfp_host, capsy
     spec_file = ROOT / "schedules" / "nightly-kubeflow.yaml"
     schedule = load_schedule(spec_file)
     argv = ["schedule", str(spec_file), "--host", server.url, "--param", "registry_uri=/mnt/registry"]
+    argv += ["--param", "data_source=gs://tweets-bucket/tweets/latest"]  # the file's is a placeholder
     assert pipeline.main(argv) == 0, capsys.readouterr().err
     (recurring,) = fake.recurring_runs
     assert recurring["display_name"] == schedule.name == "tweet-sentiment-nightly"
@@ -182,7 +205,11 @@ def test_schedule_creates_a_recurring_run_from_the_schedule_file(kfp_host, capsy
     assert int(recurring["max_concurrency"]) == 1
     assert recurring["no_catchup"] is True and recurring["mode"] == "ENABLE"
     parameters = recurring["runtime_config"]["parameters"]
-    assert parameters == {**schedule.parameters, "registry_uri": "/mnt/registry"}
+    assert parameters == {
+        **schedule.parameters,
+        "registry_uri": "/mnt/registry",
+        "data_source": "gs://tweets-bucket/tweets/latest",
+    }
     assert parameters["data_source"].endswith("/tweets/latest")
     spec, _ = _spec_sent(fake.uploads[-1])
     run_tasks = dict(spec["root"]["dag"]["tasks"])
@@ -235,11 +262,12 @@ def test_scheduled_runs_use_no_cache_unless_asked_and_send_the_description(kfp_h
     server, fake = kfp_host
     spec_file = ROOT / "schedules" / "nightly-kubeflow.yaml"
     argv = ["schedule", str(spec_file), "--host", server.url, "--param", "registry_uri=/mnt/registry"]
+    argv += ["--param", "data_source=gs://tweets-bucket/tweets/latest"]
     assert pipeline.main(argv) == 0, capsys.readouterr().err
     spec, _ = _spec_sent(fake.uploads[-1])
     assert _cached_tasks(spec) == set()
     assert fake.recurring_runs[-1]["description"] == load_schedule(spec_file).description
-    assert pipeline.main([*argv, "--cache"]) == 0
+    assert pipeline.main([*argv, "--cache", "--replace"]) == 0
     spec, _ = _spec_sent(fake.uploads[-1])
     assert _cached_tasks(spec) == {"train", "select-model", "evaluate"}  # the compiled per-task choice
 
@@ -276,7 +304,7 @@ def test_vertex_experiment_and_schedule_description():
             "e1",
         ]
     )
-    assert cli._vertex_target(args).experiment == "e1"
+    assert vertex_target(args).experiment == "e1"
     with pytest.raises(DeployError, match="no description field"):
         type(load_schedule(ROOT / "schedules" / "weekly-vertex.yaml"))(
             name="n", target="vertex", cron="0 3 * * 1", description="x"
