@@ -203,7 +203,11 @@ def _register(task, parameters: dict, options: PipelineOptions, model, dataset, 
         model=model,
         dataset=dataset,
         evaluation=evaluate_task.outputs["report"],
+        html_report=evaluate_task.outputs["html_report"],
         run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        # Only Vertex AI resolves the job's resource name (the version then records its console URL).
+        run_resource=dsl.PIPELINE_JOB_RESOURCE_NAME_PLACEHOLDER if options.target == "vertex" else "",
     )
     if options.target == "kubeflow":
         kubernetes.use_secret_as_env(

@@ -14,6 +14,10 @@ from components._settings import from_settings
     dataset="The preprocessed tweets (preprocess's Dataset): its fingerprint and statistics are recorded.",
     evaluation="evaluate's JSON report: the metrics, the gate's verdict and the champion it compared with.",
     run_id="Pipeline job id; registering the same run id twice returns the existing version.",
+    run_name="Pipeline job name, recorded in the version (models show prints it).",
+    run_resource="Vertex AI: the pipeline job's resource name (the version records its console URL); "
+    "Kubeflow: empty.",
+    html_report="evaluate's HTML report, stored in the version's folder as report.html.",
     registered_model="Output: lineage record of the registered version (its URI, number, aliases and "
     "headline metrics in the metadata), so the run's lineage leads to it.",
 )
@@ -21,8 +25,11 @@ def register(
     model: dsl.Input[dsl.Model],
     dataset: dsl.Input[dsl.Dataset],
     evaluation: dsl.Input[dsl.Artifact],
+    html_report: dsl.Input[dsl.HTML],
     registered_model: dsl.Output[dsl.Model],
     run_id: str = "",
+    run_name: str = "",
+    run_resource: str = "",
     *,
     registry_uri: str,
     eval_split: str,
@@ -53,4 +60,7 @@ def register(
         vertex_model=vertex_model,
         vertex_serving_image=vertex_serving_image,
         lineage=registered_model,
+        run_name=run_name,
+        run_resource=run_resource,
+        html_report_path=html_report.path,
     )

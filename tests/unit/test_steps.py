@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -201,3 +202,49 @@ def test_register_step_mirrors_the_version_it_registered_to_mlflow(trained_dir, 
     assert registry.mirrors(first[0])["mlflow"]["version"] == 1
     assert registry.mirrors(rejected[0]) == {}
     assert registry.metadata(first[0])["metrics"]["labels"] == ["negative", "neutral", "positive"]
+
+
+def test_a_version_records_its_pipeline_run_and_keeps_the_report(trained_dir, dataset_dir, tmp_path, capsys):
+    from pipeline import main
+
+    report = tmp_path / "html_report"
+    report.write_text("<html><body>the evaluation</body></html>")
+    registry = tmp_path / "registry"
+    version, uri = run_register(
+        str(trained_dir),
+        str(dataset_dir),
+        str(registry),
+        metrics={"accuracy": 0.9},
+        parameters={},
+        run_id="job-123",
+        run_name="tweet-sentiment-training-20261203",
+        run_resource="projects/proj/locations/us-central1/pipelineJobs/tweet-sentiment-training-20261203",
+        html_report_path=str(report),
+    )
+    metadata = LocalRegistry(registry).metadata(version)
+    assert metadata["pipeline_run"] == {
+        "id": "job-123",
+        "name": "tweet-sentiment-training-20261203",
+        "url": "https://console.cloud.google.com/vertex-ai/locations/us-central1/pipelines/runs/"
+        "tweet-sentiment-training-20261203?project=proj",
+    }
+    assert (Path(uri) / "report.html").read_text() == report.read_text()
+    capsys.readouterr()
+    assert main(["models", "show", str(version), "--registry", str(registry)]) == 0
+    shown = capsys.readouterr().out
+    assert (
+        f"pipeline run: tweet-sentiment-training-20261203 (id job-123) {metadata['pipeline_run']['url']}"
+        in shown
+    )
+    assert f"report: {uri}/report.html" in shown
+    # On Kubeflow the pod does not know the UI's host: the run's id and name, no URL.
+    second, _ = run_register(
+        str(trained_dir),
+        str(dataset_dir),
+        str(registry),
+        metrics={},
+        parameters={},
+        run_id="kfp-run",
+        run_name="r",
+    )
+    assert LocalRegistry(registry).metadata(second)["pipeline_run"] == {"id": "kfp-run", "name": "r"}

@@ -25,6 +25,9 @@ def run_register(
     evaluation_path: str | None = None,
     eval_split: str = "",
     lineage: Any = None,
+    run_name: str = "",
+    run_resource: str = "",
+    html_report_path: str | None = None,
     **settings: Any,
 ) -> tuple[int, str]:
     """Store the model as a new registry version. Returns ``(version, uri)``.
@@ -38,7 +41,9 @@ def run_register(
     fields (mlflow_tracking_uri, vertex_model, ...): once registered, the version is mirrored there
     (see tweet_sentiment.registry.mirrors; a failed mirror fails the step, the registration stands).
     ``lineage`` (a KFP artifact: ``path`` and ``metadata``) receives :func:`registration_record` of
-    the new version.
+    the new version. The version records the pipeline run (``run_id``, ``run_name`` and, from a Vertex
+    AI ``run_resource``, the run's console URL) and stores evaluate's ``html_report_path`` as
+    ``report.html``.
     """
     import dataclasses
     import tempfile
@@ -49,6 +54,11 @@ def run_register(
 
     stats = read_stats(dataset_dir)
     gate, parent, extra = {}, None, {"dataset": {k: v for k, v in stats.items() if k != "fingerprint"}}
+    extra["pipeline_run"] = pipeline_run_record(run_id, run_name, run_resource)
+    files = {}
+    if html_report_path and Path(html_report_path).is_file():
+        files[REPORT_FILE] = Path(html_report_path)
+        extra["report"] = REPORT_FILE
     if evaluation_path:
         evaluation = EvaluationResult.read(evaluation_path)
         metrics, gate, parent = (
@@ -78,6 +88,7 @@ def run_register(
             parent_champion=parent,
             promote=bool(gate.get("passed")),
             extra=extra,
+            files=files,
         )
     registry = open_registry(registry_uri)
     mirror_version(registry, result, mirror_config.mirrors())
@@ -87,6 +98,23 @@ def run_register(
         Path(lineage.path).write_text(json.dumps(record, indent=2), encoding="utf-8")
         lineage.metadata.update(record)
     return result.version, result.uri
+
+
+REPORT_FILE = "report.html"  # evaluate's HTML report, in the version's folder
+
+
+def pipeline_run_record(run_id: str, run_name: str, run_resource: str = "") -> dict[str, str]:
+    """The run a version came from: id, name and, on Vertex AI (``projects/P/locations/L/pipelineJobs/N``),
+    its console URL. A Kubeflow pod does not know the UI's host: there the run id leads back
+    (``<host>/#/runs/details/<id>``)."""
+    record = {"id": run_id, "name": run_name}
+    parts = run_resource.split("/")
+    if len(parts) == 6 and parts[0] == "projects" and parts[4] == "pipelineJobs":
+        project, location, job = parts[1], parts[3], parts[5]
+        record["url"] = (
+            f"https://console.cloud.google.com/vertex-ai/locations/{location}/pipelines/runs/{job}?project={project}"
+        )
+    return record
 
 
 def registration_record(registry: Registry, registry_uri: str, version: int) -> dict[str, Any]:

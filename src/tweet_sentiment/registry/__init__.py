@@ -14,6 +14,7 @@ To add a registry backend: a module beside ``local.py`` implementing ``base.Regi
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from tweet_sentiment.registry.base import (
@@ -77,8 +78,10 @@ def register_model(
     parent_champion: int | None = None,
     promote: bool = False,
     extra: dict[str, Any] | None = None,
+    files: dict[str, Path] | None = None,
 ) -> RegisteredVersion:
     """Store ``model_dir`` as a new immutable version; a run id registered before returns that version.
+    ``files`` (name -> local file, e.g. the evaluation's ``report.html``) go into the version's folder.
 
     With ``promote``, ``champion`` then moves to the version, but only if it still points at
     ``parent_champion`` (the champion the gate compared against): a champion that moved while
@@ -99,6 +102,7 @@ def register_model(
             **(extra or {}),
         },
         model_card=render_model_card,
+        files=files,
     )
     verb = "registered" if result.created else "already registered (same run id)"
     print(f"{verb}: version {result.version} at {result.uri}", flush=True)

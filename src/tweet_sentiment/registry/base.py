@@ -122,9 +122,14 @@ class Registry(abc.ABC):
 
     @abc.abstractmethod
     def _publish(
-        self, model_dir: Path, metadata: dict[str, Any], model_card: Callable[[dict[str, Any]], str]
+        self,
+        model_dir: Path,
+        metadata: dict[str, Any],
+        model_card: Callable[[dict[str, Any]], str],
+        files: dict[str, Path],
     ) -> RegisteredVersion:
-        """Write a new version under a fresh number; visible only once complete."""
+        """Write a new version under a fresh number (``files``: name -> local file, stored beside the
+        metadata); visible only once complete."""
 
     # ------------------------------------------------------------------ shared behaviour
     def get_alias(self, name: str) -> int | None:
@@ -211,10 +216,12 @@ class Registry(abc.ABC):
         metadata: dict[str, Any],
         *,
         model_card: Callable[[dict[str, Any]], str] | None = None,
+        files: dict[str, Path] | None = None,
     ) -> RegisteredVersion:
         """Store ``model_dir`` as a new immutable version; a run id registered before returns that version.
 
-        ``model_card(record)`` renders README.md from the final metadata (with its version number).
+        ``model_card(record)`` renders README.md from the final metadata (with its version number);
+        ``files`` (name -> local file, e.g. ``report.html``) are stored in the version's folder.
         """
         run_id = metadata.get("run_id")
         if run_id:
@@ -223,7 +230,7 @@ class Registry(abc.ABC):
                 return RegisteredVersion(existing, self.uri(existing), self.metadata(existing), created=False)
         model_dir = Path(model_dir)
         check_model_dir(model_dir)
-        return self._publish(model_dir, metadata, model_card or (lambda _record: ""))
+        return self._publish(model_dir, metadata, model_card or (lambda _record: ""), dict(files or {}))
 
 
 class _Any:

@@ -93,6 +93,12 @@ def run_models_command(args: argparse.Namespace) -> int:
             print(json.dumps({**record, "mirrors": mirrors} if args.json else record, indent=2))
             if not args.json:
                 print(f"\nuri: {registry.uri(version)}")
+                run = record.get("pipeline_run") or {}
+                if run.get("name") or run.get("id"):
+                    where = f" {run['url']}" if run.get("url") else ""
+                    print(f"pipeline run: {run.get('name') or '-'} (id {run.get('id') or '-'}){where}")
+                if record.get("report"):
+                    print(f"report: {registry.uri(version)}/{record['report']}")
                 for target, mirror in sorted(mirrors.items()):
                     print(f"mirrored to {target}: {describe(mirror)} ({mirror.get('at', '')})")
                 print()

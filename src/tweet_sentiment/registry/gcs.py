@@ -197,7 +197,7 @@ class GcsRegistry(Registry):
                 version += 1  # another writer holds this number
         raise RegistryError(f"could not claim a version number in {self.root_uri}")
 
-    def _publish(self, model_dir, metadata, model_card):
+    def _publish(self, model_dir, metadata, model_card, files):
         version = self._claim_number(uuid.uuid4().hex)
         version_prefix = self._version_prefix(version)
         upload_directory(
@@ -205,6 +205,11 @@ class GcsRegistry(Registry):
             f"{self.uri(version)}/model",
             keep=lambda relative: all(map(is_model_file_kept, relative.parts)),
         )
+        for name, source in files.items():
+            content_type = "text/html" if name.endswith(".html") else None
+            self.bucket.blob(f"{version_prefix}/{name}").upload_from_filename(
+                str(source), content_type=content_type
+            )
         record = {**metadata, "version": version, "created_at": now()}
         self.bucket.blob(f"{version_prefix}/README.md").upload_from_string(
             model_card(record), content_type="text/markdown"

@@ -110,13 +110,15 @@ class LocalRegistry(Registry):
             _replace_json(self.mirrors_dir / f"{version_name(version)}.json", record)
             return record
 
-    def _publish(self, model_dir, metadata, model_card):
+    def _publish(self, model_dir, metadata, model_card, files):
         staging = self.root / ".staging" / uuid.uuid4().hex
         shutil.copytree(
             model_dir,
             staging / "model",
             ignore=lambda _dir, names: [n for n in names if not is_model_file_kept(n)],
         )
+        for name, source in files.items():
+            shutil.copyfile(source, staging / name)
         self.versions_dir.mkdir(parents=True, exist_ok=True)
         try:
             for _attempt in range(1000):
