@@ -61,7 +61,7 @@ def test_a_sweep_runs_locally_and_the_best_trial_on_dev_is_registered(tiny_model
         "run-local",
         *("--data", str(data), "--eval-split", "validation", "--dev-fraction", "0.2"),
         *("--model", str(tiny_model_dir), "--epochs", "8", "--max-length", "32", "--min-accuracy", "0.0"),
-        *("--sweep", json.dumps(sweep), "--soup-top-k", "2"),
+        *("--sweep", json.dumps(sweep), "--soup-top-k", "2", "--force-learning-rate"),  # tiny BERT: 6e-3
         *("--registry", str(tmp_path / "reg"), "--pipeline-root", str(tmp_path / "root")),
     ]
     assert pipeline.main(args) == 0

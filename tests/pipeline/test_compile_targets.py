@@ -69,6 +69,7 @@ def test_image_registry_and_tag_override_every_component_and_leave_the_defaults(
         "exec-plan-trials": images.cpu,
         "exec-select-model": images.cpu,
         "exec-notify": images.cpu,
+        "exec-check-settings": images.cpu,
     }
     # The import-time defaults are untouched: a later compile without overrides uses them.
     spec = _documents(pipeline.compile_pipeline(tmp_path / "d.yaml"))[0]
