@@ -102,7 +102,11 @@ class TrainConfig:
         },
     )
     eval_every_steps: int = field(
-        default=0, metadata={"help": "Also score eval_split every this many steps (0: once per epoch)."}
+        default=0,
+        metadata={
+            "help": "Also score the split for choices (validation_split: dev by default; never the "
+            "evaluated eval_split) every this many steps, keeping the best; 0: once per epoch."
+        },
     )
     max_steps: int = field(
         default=0, metadata={"help": "Stop after this many steps (0: no cap). For smoke runs."}
