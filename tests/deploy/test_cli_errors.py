@@ -73,6 +73,17 @@ def test_models_commands_refuse_a_path_that_is_not_a_registry(tmp_path, capsys):
     (tmp_path / "project" / "README.md").write_text("x")
     assert pipeline.main(["models", "list", "--registry", str(tmp_path / "project")]) == exit_codes.ERROR
     assert "is not a model registry (it has no versions/ or aliases/ folder)" in _one_error_line(capsys)
+    predict = [
+        "predict",
+        "--model",
+        "champion",
+        "--registry",
+        str(tmp_path / "typo"),
+        "--input-format",
+        "jsonl",
+    ]
+    assert pipeline.main(predict) == exit_codes.USAGE  # predict's own handler: its flags name the registry
+    assert _one_error_line(capsys) == f"predict: no registry at {tmp_path / 'typo'}: the path does not exist"
     (tmp_path / "empty").mkdir()
     assert pipeline.main(["models", "list", "--registry", str(tmp_path / "empty")]) == exit_codes.OK
     assert "no versions in" in capsys.readouterr().out

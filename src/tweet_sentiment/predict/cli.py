@@ -50,9 +50,9 @@ def resolve_model_dir(model: str, registry: str) -> Path:
             f"--model {model!r} is neither an existing directory nor usable without a registry; "
             "pass --registry (or set TWEET_SENTIMENT_REGISTRY) to resolve an alias or version"
         )
-    from tweet_sentiment.registry import open_registry
+    from tweet_sentiment.registry import open_existing_registry
 
-    store = open_registry(registry)
+    store = open_existing_registry(registry)
     return Path(store.model_dir(store.resolve(model)))
 
 
