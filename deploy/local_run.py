@@ -189,6 +189,7 @@ def run_local(args: argparse.Namespace) -> int:
 
 def _report_failure(output: RunOutput, error: Exception) -> int:
     """The failed task's message; its last line names the task and the cause."""
+    sys.stdout.flush()  # what was said so far comes before the cause, also when both go to one pipe
     failure = output.failure
     if failure is None:
         print(f"pipeline failed: {strip_ansi(str(error))}", file=sys.stderr)

@@ -84,6 +84,7 @@ class RunOutput(io.TextIOBase):
         self.live = console.isatty() if live is None else live
         self.failure: TaskFailure | None = None
         self.durations: dict[str, float] = {}
+        self.attempts: dict[str, int] = {}
         self._task: _Task | None = None
         self._partial = ""
         self._redrawing = False
@@ -154,8 +155,11 @@ class RunOutput(io.TextIOBase):
             if failure is not None:
                 self.failure = failure
         clock = task.clock if task else time.strftime("%H:%M:%S")
+        self.attempts[name] = self.attempts.get(name, 0) + 1
         verdict = "done" if status == "SUCCESS" else status.lower()
-        self._say(f"  {clock}  {name:<15} {verdict} in {seconds:.1f} s")
+        # kfp.local retries a failed task at once, per the task's retry policy: number the attempts.
+        attempt = f" (attempt {self.attempts[name]})" if status != "SUCCESS" else ""
+        self._say(f"  {clock}  {name:<15} {verdict} in {seconds:.1f} s{attempt}")
         self._task = None
 
     def _say(self, line: str) -> None:

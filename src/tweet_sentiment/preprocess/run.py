@@ -79,8 +79,8 @@ def preprocess(config: PreprocessConfig, output_dir: str | os.PathLike[str]) -> 
         listed = "\n  ".join(str(p) for p in problems[:MAX_LISTED_PROBLEMS])
         raise DataValidationError(
             f"{config.source}: {len(problems)} bad row(s) of {total_rows}, over the budget of {budget} "
-            f"(max_bad_fraction={config.max_bad_fraction}); all of them in {quarantine}, the first "
-            f"{min(len(problems), MAX_LISTED_PROBLEMS)}:\n  {listed}"
+            f"(max_bad_fraction={config.max_bad_fraction}); all of them in {quarantine}\n"
+            f"the first {min(len(problems), MAX_LISTED_PROBLEMS)}:\n  {listed}"
         )
 
     digest = hashlib.sha256()
