@@ -94,3 +94,25 @@ def test_warnings_go_to_the_log():
         warnings.simplefilter("always")
         warnings.warn("settings have no effect in the current local runner", UserWarning, stacklevel=1)
     assert "have no effect" in log.getvalue()
+
+
+def test_every_error_class_of_the_package_ends_as_its_message():
+    """Any class under tweet_sentiment (training's config error included) is named by its message."""
+    for exception, message in [
+        (
+            "tweet_sentiment.train.config.InvalidTrainConfig",
+            "invalid training configuration: epochs must be > 0",
+        ),
+        (
+            "tweet_sentiment.preflight.check.SettingsError",
+            "1 setting refused: min_accuracy=1.5: must be <= 1",
+        ),
+        ("tweet_sentiment.registry.base.RegistryError", "version 7 does not exist in /r"),
+    ]:
+        lines = [
+            "Traceback (most recent call last):",
+            '  File "x.py", line 1, in <module>',
+            f"{exception}: {message}",
+        ]
+        failure = parse_failure("train", lines)
+        assert failure.ours and failure.cause() == message
