@@ -41,9 +41,8 @@ def run_register(
     fields (mlflow_tracking_uri, vertex_model, ...): once registered, the version is mirrored there
     (see tweet_sentiment.registry.mirrors; a failed mirror fails the step, the registration stands).
     ``lineage`` (a KFP artifact: ``path`` and ``metadata``) receives :func:`registration_record` of
-    the new version. The version records the pipeline run (``run_id``, ``run_name`` and, from a Vertex
-    AI ``run_resource``, the run's console URL) and stores evaluate's ``html_report_path`` as
-    ``report.html``.
+    the new version. The version records the run (:func:`pipeline_run_record`) and keeps evaluate's
+    ``html_report_path`` as ``report.html``.
     """
     import dataclasses
     import tempfile
@@ -54,11 +53,8 @@ def run_register(
 
     stats = read_stats(dataset_dir)
     gate, parent, extra = {}, None, {"dataset": {k: v for k, v in stats.items() if k != "fingerprint"}}
-    extra["pipeline_run"] = pipeline_run_record(run_id, run_name, run_resource)
-    files = {}
-    if html_report_path and Path(html_report_path).is_file():
-        files[REPORT_FILE] = Path(html_report_path)
-        extra["report"] = REPORT_FILE
+    run_extra, files = _run_and_report(pipeline_run_record(run_id, run_name, run_resource), html_report_path)
+    extra.update(run_extra)
     if evaluation_path:
         evaluation = EvaluationResult.read(evaluation_path)
         metrics, gate, parent = (
@@ -101,6 +97,13 @@ def run_register(
 
 
 REPORT_FILE = "report.html"  # evaluate's HTML report, in the version's folder
+
+
+def _run_and_report(run: dict[str, str], html_report_path: str | None) -> tuple[dict, dict[str, Path]]:
+    """(metadata entries, files) that tie a version to its run and keep the run's HTML report."""
+    if html_report_path and Path(html_report_path).is_file():
+        return {"pipeline_run": run, "report": REPORT_FILE}, {REPORT_FILE: Path(html_report_path)}
+    return {"pipeline_run": run}, {}
 
 
 def pipeline_run_record(run_id: str, run_name: str, run_resource: str = "") -> dict[str, str]:
