@@ -1,9 +1,10 @@
 """On a cluster, every setting is checked by the check-settings task before any train task starts.
 
-Read from the checked-in YAMLs of both targets: the task takes every pipeline parameter, each bound
-to the pipeline input of that name (so a value typed into the KFP or Vertex AI UI reaches it), and
-plan-trials - whose output the train loop iterates over - depends on it; it runs on the CPU image,
-never from the cache. The component body is the preflight check itself (tests/unit/test_preflight.py).
+Read from pipeline.py's pipeline compiled for both targets (conftest ``compiled_packages``): the task
+takes every pipeline parameter, each bound to the pipeline input of that name (so a value typed into the
+KFP or Vertex AI UI reaches it), and plan-trials - whose output the train loop iterates over - depends
+on it; it runs on the CPU image, never from the cache. The component body is the preflight check
+itself (tests/unit/test_preflight.py).
 """
 
 from __future__ import annotations
@@ -11,13 +12,12 @@ from __future__ import annotations
 import pytest
 import yaml
 
-import pipeline
-
 TARGETS = ("kubeflow", "vertex")
 
 
-def _spec(target: str) -> dict:
-    return next(d for d in yaml.safe_load_all(pipeline.DEFAULT_PACKAGE_PATHS[target].read_text()) if d)
+@pytest.fixture()
+def spec_of(compiled_packages):
+    return lambda target: next(d for d in yaml.safe_load_all(compiled_packages[target].read_text()) if d)
 
 
 def _tasks(spec: dict) -> dict[str, dict]:
@@ -28,8 +28,8 @@ def _tasks(spec: dict) -> dict[str, dict]:
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_check_settings_takes_every_pipeline_parameter_from_the_run(target):
-    spec = _spec(target)
+def test_check_settings_takes_every_pipeline_parameter_from_the_run(spec_of, target):
+    spec = spec_of(target)
     check = _tasks(spec)["check-settings"]
     bound = check["inputs"]["parameters"]
     pipeline_inputs = spec["root"]["inputDefinitions"]["parameters"]
@@ -41,12 +41,12 @@ def test_check_settings_takes_every_pipeline_parameter_from_the_run(target):
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_no_train_task_starts_before_the_check_passed(target):
-    tasks = _tasks(_spec(target))
+def test_no_train_task_starts_before_the_check_passed(spec_of, target):
+    tasks = _tasks(spec_of(target))
     assert "check-settings" in tasks["plan-trials"]["dependentTasks"]
     loop = next(t for t in tasks.values() if t.get("parameterIterator"))
     # The loop of train tasks iterates over plan-trials' output: it cannot start before plan-trials.
     assert loop["parameterIterator"]["items"]["inputParameter"].endswith("plan-trials-Output")
     assert "plan-trials" in loop["dependentTasks"]
-    executor = _spec(target)["deploymentSpec"]["executors"]["exec-check-settings"]
+    executor = spec_of(target)["deploymentSpec"]["executors"]["exec-check-settings"]
     assert "tweet-sentiment-cpu" in executor["container"]["image"]
