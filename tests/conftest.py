@@ -104,3 +104,19 @@ def compiled_packages(tmp_path_factory) -> dict[str, Path]:
         target: pipeline.compile_pipeline(out / f"{target}.yaml", pipeline.PipelineOptions(target=target))
         for target in pipeline.TARGETS
     }
+
+
+@pytest.fixture(scope="session")
+def base_tokenizer():
+    """The offline encoder's tokenizer as it comes (no TweetEval rules in it)."""
+    from tweet_sentiment.model.loading import OFFLINE_MODEL, load_tokenizer
+
+    return load_tokenizer(OFFLINE_MODEL)
+
+
+@pytest.fixture(scope="session")
+def varied_model_dir(base_tokenizer, tmp_path_factory) -> Path:
+    """A tiny BERT whose labels vary over tweets, saved as training saves one (fakes/varied_model.py)."""
+    from tests.fakes.varied_model import save_varied_model
+
+    return save_varied_model(tmp_path_factory.mktemp("varied-model"), base_tokenizer)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from tweet_sentiment.core.errors import ConfigError, ModelSourceError
-from tweet_sentiment.model.inference_settings import inference_max_length
+from tweet_sentiment.model.inference_settings import inference_max_length, read_inference_settings
 
 ONNX_DIR = "onnx"
 FP32_FILE = "model.onnx"
@@ -283,7 +283,8 @@ class Scorer:
     """Texts in, probabilities out, on the CPU, with torch or the model's stored ONNX export.
 
     ``backend``: torch, onnx, or auto (onnx where the model carries ``onnx_variant``, else torch).
-    Texts must already be normalised.
+    ``scorer(texts)`` takes normalised texts (any model); ``scorer.score_raw(texts)`` takes raw tweets
+    and normalises them in Python only for a model whose tokenizer does not (saved before it did).
     """
 
     def __init__(
@@ -301,17 +302,20 @@ class Scorer:
         import torch
 
         from tweet_sentiment.model.loading import load_classifier, load_tokenizer
+        from tweet_sentiment.model.tokenizer import tokenizer_normalizes
 
         if backend not in BACKENDS:
             raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         threads = set_cpu_threads(threads)
+        settings = read_inference_settings(model_dir)
         self.options = {
             "batch_size": batch_size,
             # 0: the model's own (saved with it by training); another value overrides it
-            "max_length": inference_max_length(model_dir, max_length),
+            "max_length": inference_max_length(model_dir, max_length, settings),
             "max_batch_tokens": max_batch_tokens,
         }
         self.tokenizer = load_tokenizer(str(model_dir))
+        self.tokenizer_normalizes = tokenizer_normalizes(settings, self.tokenizer, model_dir)
         if backend == "auto":
             backend = "onnx" if has_onnx_model(model_dir, onnx_variant) else "torch"
         self.onnx: OnnxClassifier | None = None
@@ -324,6 +328,12 @@ class Scorer:
             self.model = load_classifier(str(model_dir), fresh_head=False).eval()
             self.precision = inference_precision(precision, torch.device("cpu"))
             self.description = f"torch {self.precision} ({model_dir})"
+
+    def score_raw(self, texts: list[str]) -> np.ndarray:
+        """Probabilities for raw tweets: as ``pipeline()`` on the saved folder sees them."""
+        from tweet_sentiment.core.text import normalize_tweet
+
+        return self(texts if self.tokenizer_normalizes else [normalize_tweet(t) for t in texts])
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         if self.onnx is not None:

@@ -1,4 +1,5 @@
-"""The settings a trained model carries for inference: ``max_length``, label order, normaliser version.
+"""The settings a trained model carries for inference: ``max_length``, label order, normaliser version,
+and whether its tokenizer applies the text normalisation itself (``tokenizer_normalizes``).
 
 Training writes them beside the weights as ``inference_settings.json``; evaluation, the ONNX
 export/check and predict read them with :func:`read_inference_settings` (or
@@ -25,7 +26,8 @@ from tweet_sentiment.core.labels import LABELS
 from tweet_sentiment.core.text import NORMALIZER_VERSION
 
 SETTINGS_FILE = "inference_settings.json"
-SETTINGS_FORMAT = 1
+# 2: ``tokenizer_normalizes`` (models saved since the TweetEval rules live in their tokenizer.json).
+SETTINGS_FORMAT = 2
 # What a model without the file was trained with (every version before the file existed).
 DEFAULT_MAX_LENGTH = 128
 
@@ -39,6 +41,9 @@ class InferenceSettings:
     max_length: int = DEFAULT_MAX_LENGTH
     labels: tuple[str, ...] = LABELS
     normalizer_version: int = NORMALIZER_VERSION
+    # True: raw text goes to the tokenizer (its tokenizer.json applies core.text's rules); False (models
+    # saved before, format 1): the caller normalises with core.text.normalize_tweet first.
+    tokenizer_normalizes: bool = True
     saved: bool = field(default=True, compare=False)  # False: defaults for a model without the file
 
     def to_json(self) -> dict:
@@ -47,6 +52,7 @@ class InferenceSettings:
             "max_length": self.max_length,
             "labels": list(self.labels),
             "normalizer_version": self.normalizer_version,
+            "tokenizer_normalizes": self.tokenizer_normalizes,
         }
 
 
@@ -74,13 +80,14 @@ def read_inference_settings(model_dir: str | os.PathLike[str]) -> InferenceSetti
             "/".join(LABELS),
             NORMALIZER_VERSION,
         )
-        return InferenceSettings(saved=False)
+        return InferenceSettings(tokenizer_normalizes=False, saved=False)
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         settings = InferenceSettings(
             max_length=int(raw["max_length"]),
             labels=tuple(str(name) for name in raw["labels"]),
             normalizer_version=int(raw["normalizer_version"]),
+            tokenizer_normalizes=bool(raw.get("tokenizer_normalizes", False)),  # absent in format 1
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelSourceError(
@@ -102,9 +109,14 @@ def read_inference_settings(model_dir: str | os.PathLike[str]) -> InferenceSetti
     return settings
 
 
-def inference_max_length(model_dir: str | os.PathLike[str], override: int = 0) -> int:
-    """Tokens kept per text when scoring ``model_dir``: ``override`` when > 0, else the model's own."""
-    settings = read_inference_settings(model_dir)
+def inference_max_length(
+    model_dir: str | os.PathLike[str], override: int = 0, settings: InferenceSettings | None = None
+) -> int:
+    """Tokens kept per text when scoring ``model_dir``: ``override`` when > 0, else the model's own.
+
+    ``settings``: the model's, when the caller has read them already.
+    """
+    settings = settings or read_inference_settings(model_dir)
     if override and override != settings.max_length and settings.saved:
         logger.warning(
             "%s: scoring with max_length=%d, not the model's own %d", model_dir, override, settings.max_length

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from tweet_sentiment.core.errors import ConfigError, DataSourceError, TweetSentimentError
-from tweet_sentiment.core.text import normalize_tweet
 from tweet_sentiment.predict.config import CHOICES, PredictConfig
 from tweet_sentiment.predict.io import (
     STDIO,
@@ -63,7 +62,8 @@ def predict_stream(
     counts = {"rows": 0, "scored": 0, "errors": 0}
     for chunk in chunks(rows, chunk_size):
         good = [row for row in chunk if row.error is None]
-        probabilities = iter(scorer([normalize_tweet(row.text) for row in good]) if good else [])
+        # Raw tweets: the model's tokenizer normalises them (or score_raw does, for older models).
+        probabilities = iter(scorer.score_raw([row.text for row in good]) if good else [])
         for row in chunk:
             writer.write(row, next(probabilities) if row.error is None else None)
         writer.handle.flush()

@@ -10,7 +10,7 @@ from tweet_sentiment.core.dataset import SplitData
 from tweet_sentiment.core.errors import DataValidationError
 from tweet_sentiment.core.labels import LABEL2ID, LABELS
 from tweet_sentiment.core.readers import RawRow
-from tweet_sentiment.core.text import normalize_tweet
+from tweet_sentiment.core.text import UnencodableText, normalize_tweet
 from tweet_sentiment.preprocess.config import PreprocessConfig
 
 MAX_LISTED_PROBLEMS = 5  # bad rows named in the error; quarantine.jsonl holds them all
@@ -122,7 +122,10 @@ def _check_record(
     label, problem = parse_label(record[config.label_column])
     if problem:
         return None, None, problem
-    text = normalize_tweet(raw_text)
+    try:
+        text = normalize_tweet(raw_text)
+    except UnencodableText as exc:
+        return None, None, str(exc)
     if not text:
         return None, None, "text is empty after normalisation (it held only URLs or spaces)"
     return text, label, None

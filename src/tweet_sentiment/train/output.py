@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tweet_sentiment.model.inference_settings import InferenceSettings, write_inference_settings
+from tweet_sentiment.model.tokenizer import save_tokenizer
 from tweet_sentiment.train.blocks import state_digest
 from tweet_sentiment.train.setup import TrainingSetup
 from tweet_sentiment.train.state import TrainingState
@@ -18,13 +19,17 @@ SUMMARY_FILE = "training_summary.json"
 def save_model(
     setup: TrainingSetup, state: TrainingState, output: Path, resumed_from: int, wall_seconds: float
 ) -> dict[str, Any]:
-    """Save the best model (or the last one) with its tokenizer and the run's summary; return the summary."""
+    """Save the best model (or the last one) with its tokenizer and the run's summary; return the summary.
+
+    The tokenizer is saved with the TweetEval rules in its tokenizer.json (model/tokenizer.py), so
+    the folder classifies raw tweets wherever it is loaded.
+    """
     model = setup.model
     if state.best_state is not None:
         model.load_state_dict(state.best_state)
     output.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output, safe_serialization=True)
-    setup.tokenizer.save_pretrained(output)
+    save_tokenizer(setup.tokenizer, output, max_length=setup.config.max_length)
     write_inference_settings(output, InferenceSettings(max_length=setup.config.max_length))
     summary = run_summary(setup, state, resumed_from, wall_seconds)
     (output / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

@@ -54,13 +54,30 @@ def short_model_dir(tiny_model_dir, dataset_dir, tmp_path_factory):
 def test_a_trained_model_carries_its_inference_settings(short_model_dir):
     saved = json.loads((short_model_dir / SETTINGS_FILE).read_text())
     assert saved == {
-        "format": 1,
+        "format": 2,
         "max_length": SHORT_MAX_LENGTH,
         "labels": list(LABELS),
         "normalizer_version": NORMALIZER_VERSION,
+        "tokenizer_normalizes": True,
     }
     settings = read_inference_settings(short_model_dir)
     assert settings == InferenceSettings(max_length=SHORT_MAX_LENGTH) and settings.saved
+
+
+def test_a_trained_model_saves_its_tokenizer_with_the_tweet_rules(short_model_dir):
+    from transformers import AutoTokenizer
+
+    from tweet_sentiment.model.tokenizer import has_tweet_normalizer
+
+    tokenizer = AutoTokenizer.from_pretrained(short_model_dir)
+    assert has_tweet_normalizer(tokenizer) and tokenizer.model_max_length == SHORT_MAX_LENGTH
+    assert tokenizer.tokenize("@Delta hi https://t.co/x") == ["@", "user", "hi"]
+
+
+def test_a_format_1_file_means_the_tokenizer_does_not_normalise(tmp_path):
+    old = {"format": 1, "max_length": 64, "labels": list(LABELS), "normalizer_version": NORMALIZER_VERSION}
+    (tmp_path / SETTINGS_FILE).write_text(json.dumps(old))
+    assert read_inference_settings(tmp_path) == InferenceSettings(max_length=64, tokenizer_normalizes=False)
 
 
 def test_evaluate_scores_with_the_models_max_length(short_model_dir):
@@ -127,7 +144,7 @@ def test_a_model_saved_without_settings_falls_back_to_the_defaults_with_a_log_li
     assert not (tiny_model_dir / SETTINGS_FILE).exists()
     with caplog.at_level(logging.WARNING, logger="tweet_sentiment.model.inference_settings"):
         settings = read_inference_settings(tiny_model_dir)
-    assert settings == InferenceSettings(max_length=128) and not settings.saved
+    assert settings == InferenceSettings(max_length=128, tokenizer_normalizes=False) and not settings.saved
     assert f"no {SETTINGS_FILE}" in caplog.text and "max_length=128" in caplog.text
 
 

@@ -13,8 +13,9 @@ def save_varied_model(out: Path, base_tokenizer) -> Path:
     import torch
     from transformers import BertConfig, BertForSequenceClassification
 
-    from tweet_sentiment.labels import ID2LABEL, LABEL2ID
-    from tweet_sentiment.tweet_normalizer import save_tokenizer
+    from tweet_sentiment.core.labels import ID2LABEL, LABEL2ID
+    from tweet_sentiment.model.inference_settings import InferenceSettings, write_inference_settings
+    from tweet_sentiment.model.tokenizer import save_tokenizer
 
     torch.manual_seed(0)
     config = BertConfig(
@@ -31,14 +32,15 @@ def save_varied_model(out: Path, base_tokenizer) -> Path:
     )
     BertForSequenceClassification(config).save_pretrained(out, safe_serialization=True)
     save_tokenizer(base_tokenizer, out, max_length=MAX_LENGTH)
+    write_inference_settings(out, InferenceSettings(max_length=MAX_LENGTH))
     return out
 
 
 def reference_probabilities(model_dir: Path, base_tokenizer, tweets: list[str]):
     """What evaluation measures: the model on normalised text, through the original tokenizer."""
-    from tweet_sentiment.inference import predict_probabilities
-    from tweet_sentiment.modeling import load_classifier
-    from tweet_sentiment.tweet_normalizer import normalize_tweet
+    from tweet_sentiment.core.text import normalize_tweet
+    from tweet_sentiment.model.inference import predict_probabilities
+    from tweet_sentiment.model.loading import load_classifier
 
     model = load_classifier(str(model_dir), fresh_head=False)
     texts = [normalize_tweet(t) for t in tweets]
