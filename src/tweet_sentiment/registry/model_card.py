@@ -1,15 +1,80 @@
-"""The model card (README.md) written into every registry version, from the version's metadata."""
+"""The model card (``model/README.md``) written into every registry version, from the version's metadata.
+
+It sits inside the model folder, so the folder is what the Hugging Face Hub would publish as is
+(``models export``; ``upload_folder``): its front matter, rendered by ``huggingface_hub``'s
+``ModelCardData``, carries ``license``, ``base_model`` and ``datasets`` (when they are Hub ids),
+``pipeline_tag`` and a ``model-index`` whose results are the registry's own evaluation figures.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from tweet_sentiment.core.labels import LABELS
+from tweet_sentiment.core.storage import is_hub_id
+from tweet_sentiment.model.loading import OFFLINE_MODEL, OFFLINE_MODEL_HUB_ID
 from tweet_sentiment.model.metrics import HEADLINE_METRICS
+
+# The fine-tuned weights are published under the project's license (pyproject.toml); the encoders
+# it starts from by default (all-MiniLM-L6-v2, distilbert-base-uncased) are Apache-2.0 too.
+LICENSE = "apache-2.0"
+MODEL_NAME = "tweet-sentiment"
+TAGS = ["sentiment-analysis", "tweets", "tweet-sentiment"]
+# How each headline figure is named in a model-index (type as in the Hub's metric ids).
+INDEX_METRICS = {
+    "accuracy": ("accuracy", "Accuracy", None),
+    "macro_recall": ("recall", "Macro recall", {"average": "macro"}),
+    "macro_precision": ("precision", "Macro precision", {"average": "macro"}),
+    "macro_f1": ("f1", "Macro F1", {"average": "macro"}),
+}
 
 
 def _figure(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def hub_base_model(record: dict[str, Any]) -> str | None:
+    """The Hub id the version was fine-tuned from, when there is one (not a path or bucket)."""
+    parameters = record.get("parameters") or {}
+    source = parameters.get("param_model_name") or parameters.get("model_name") or ""
+    if source == OFFLINE_MODEL:
+        return OFFLINE_MODEL_HUB_ID
+    return source if source and is_hub_id(source) else None
+
+
+def card_data(record: dict[str, Any]):
+    """The front matter as ``huggingface_hub.ModelCardData`` (model-index from the version's metrics)."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    metrics = record.get("metrics") or {}
+    source = (record.get("dataset") or {}).get("source") or ""
+    hub_dataset = source if source and is_hub_id(source) else None
+    results = [
+        EvalResult(
+            task_type="text-classification",
+            task_name="Sentiment analysis",
+            dataset_type=hub_dataset or "tweets",
+            dataset_name=hub_dataset or source or "tweets",
+            dataset_split=str(metrics.get("split") or "test"),
+            metric_type=metric_type,
+            metric_value=float(metrics[name]),
+            metric_name=metric_name,
+            metric_args=args,
+        )
+        for name, (metric_type, metric_name, args) in INDEX_METRICS.items()
+        if isinstance(metrics.get(name), (int, float))
+    ]
+    return ModelCardData(
+        license=LICENSE,
+        language="en",
+        library_name="transformers",
+        pipeline_tag="text-classification",
+        tags=TAGS,
+        base_model=hub_base_model(record),
+        datasets=[hub_dataset] if hub_dataset else None,
+        model_name=MODEL_NAME,
+        eval_results=results or None,
+    )
 
 
 def render_model_card(record: dict[str, Any]) -> str:
@@ -20,10 +85,7 @@ def render_model_card(record: dict[str, Any]) -> str:
     base_model = parameters.get("param_model_name") or parameters.get("model_name") or "unknown"
     lines = [
         "---",
-        "pipeline_tag: text-classification",
-        "language: en",
-        "library_name: transformers",
-        "tags: [sentiment-analysis, tweets, tweet-sentiment]",
+        card_data(record).to_yaml(),
         "---",
         "",
         f"# tweet-sentiment, version {record.get('version')}",
@@ -35,7 +97,9 @@ def render_model_card(record: dict[str, Any]) -> str:
         "## Intended use",
         "",
         "Sentiment of short English social-media posts (tweets), for aggregate monitoring and triage. "
-        'Load with `transformers.pipeline("text-classification", model=<this version>/model)`; labels are '
+        'Load with `transformers.pipeline("text-classification", model=<this folder>)` and pass raw '
+        "tweets: the tokenizer applies the TweetEval normalisation (mentions to `@user`, URLs dropped, "
+        "literal `\\uXXXX` escapes decoded) itself. Labels are "
         + ", ".join(f"`{name}`" for name in LABELS)
         + ". Not for decisions about individual people, not for other languages or long documents.",
         "",

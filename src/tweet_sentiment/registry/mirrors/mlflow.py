@@ -1,28 +1,41 @@
 """Mirror registered versions into an MLflow Model Registry (``mlflow_tracking_uri``; empty: off).
 
-Each registry version becomes one MLflow model version of ``model_name`` whose source is the
-registry version's model URI (``gs://.../versions/000003/model``: MLflow points at it, nothing is
-copied), tagged with the headline metrics, the gate verdict, the dataset fingerprint, the pipeline
-run id and the registry version number. The MLflow alias ``champion`` follows ours.
+Each registry version becomes one MLflow run and one MLflow model version of ``model_name`` that
+MLflow can load. The run (experiment ``model_name``) holds the headline metrics, the tags below and
+the version as an **MLflow model in the transformers flavor** (with its pyfunc entry point) as its
+``model`` artifact; the version is registered from ``runs:/<run id>/model``. So
+``mlflow.pyfunc.load_model("models:/tweet-sentiment@champion")`` (or
+``mlflow.transformers.load_model``) loads the champion without this package, and a raw tweet gets
+the label ``predict`` gives: the TweetEval normalisation is inside the saved tokenizer
+(``model/tokenizer.py``). The same for every registry, local or ``gs://``: the files are copied
+into MLflow's artifact store (through the server's artifact proxy, ``mlflow server``'s default, or
+the store the server names), so a local registry mirrors to a remote server and a ``gs://`` one
+loads wherever MLflow is reachable; the registry's own URI is kept in the ``registry_source`` tag.
+
+Versions and runs are tagged with the headline metrics, the gate verdict, the dataset
+fingerprint, the pipeline run id and the registry version number. The MLflow alias ``champion``
+follows ours.
 
 A retried step must not create a second MLflow version: versions are found again by the
 ``pipeline_run_id`` tag (or, for a version registered without a run id, by the
-``registry_source`` tag). The tags are sent in the same CreateModelVersion request as the
-version, so a version either exists with them or not at all.
+``registry_source`` tag), sent in the same CreateModelVersion request as the version. A run is
+marked FINISHED only once its model is logged, so a retry that failed between logging and
+registering registers the finished run instead of logging the model again.
 
 Authentication is MLflow's own: ``MLFLOW_TRACKING_TOKEN`` (bearer) or ``MLFLOW_TRACKING_USERNAME``
 / ``MLFLOW_TRACKING_PASSWORD`` in the environment. On Kubeflow the pipeline maps the Kubernetes
 secret ``mlflow-tracking`` (key ``token``) to ``MLFLOW_TRACKING_TOKEN`` when it exists.
-
-An MLflow *server* refuses a local path as a version source (it only accepts paths inside a run's
-artifacts), so mirror a ``gs://`` registry to a server; a local registry can be mirrored to a
-server-less store such as ``sqlite:///mlflow.db``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tweet_sentiment.registry.base import CHAMPION, RegisteredVersion
@@ -32,6 +45,8 @@ DEFAULT_MODEL_NAME = "tweet-sentiment"
 RUN_ID_TAG = "pipeline_run_id"
 SOURCE_TAG = "registry_source"
 VERSION_TAG = "registry_version"
+TASK = "text-classification"
+MODEL_ARTIFACT = "model"
 # Read by mlflow/telemetry/utils.py (is_telemetry_disabled) when mlflow is imported and at each event.
 TELEMETRY_OFF = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
 
@@ -48,9 +63,11 @@ class MlflowMirror:
         ensure_registered_model(client, self.model_name)
         existing = find_version(client, self.model_name, registered)
         if existing is None:
+            run_id = self.logged_run(client, registered)
             existing = client.create_model_version(
                 self.model_name,
-                source=registered.model_uri,
+                source=f"runs:/{run_id}/{MODEL_ARTIFACT}",
+                run_id=run_id,
                 tags=version_tags(registered),
                 description=f"tweet-sentiment registry version {registered.version} ({registered.uri})",
             )
@@ -60,9 +77,28 @@ class MlflowMirror:
             "tracking_uri": self.tracking_uri,
             "model": self.model_name,
             "version": int(existing.version),
+            "run_id": existing.run_id,
             "champion": champion,
             "ref": f"{self.model_name} v{existing.version}",
         }
+
+    def logged_run(self, client, registered: RegisteredVersion) -> str:
+        """The run holding ``registered`` as an MLflow model: one logged before (a retry), or a new one."""
+        experiment_id = ensure_experiment(client, self.model_name)
+        key, value = version_key(registered)
+        found = find_logged_run(client, experiment_id, key, value)
+        if found is not None:
+            return found.info.run_id
+        with local_model_dir(registered.model_uri) as model_dir:
+            return log_model_run(
+                client,
+                experiment_id,
+                model_dir,
+                run_name=f"registry-v{registered.version}",
+                tags=version_tags(registered),
+                metrics=headline_metrics(registered.metadata),
+                model_card=hub_model_card(model_dir),
+            )
 
     def move_champion(self, mlflow_version: int | str) -> None:
         """Point the ``champion`` alias at ``mlflow_version`` (after a promotion by hand)."""
@@ -120,3 +156,105 @@ def version_tags(registered: RegisteredVersion) -> dict[str, str]:
 
 def _quoted(value: str) -> str:
     return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+@contextlib.contextmanager
+def local_model_dir(model_uri: str) -> Iterator[Path]:
+    """The registry version's model folder on this machine (a ``gs://`` one is downloaded first)."""
+    from tweet_sentiment.core.storage import locate
+
+    with tempfile.TemporaryDirectory(prefix="mlflow-mirror-") as tmp:
+        yield locate(model_uri, lambda: tmp)
+
+
+# ----------------------------------------------------------------------------- the logged model
+
+
+def pip_requirements() -> list[str]:
+    """What loading the logged model needs: the versions it was saved with (no inference subprocess)."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name).split('+')[0]}" for name in ("transformers", "tokenizers", "torch")]
+
+
+def save_mlflow_model(model_dir: Path, out: Path, *, model_card: Any = None) -> Path:
+    """Write ``model_dir`` (a save_pretrained folder) as an MLflow transformers model in ``out``."""
+    import mlflow.transformers
+    from transformers import pipeline
+
+    classify = pipeline(TASK, model=str(model_dir), device="cpu")
+    mlflow.transformers.save_model(
+        transformers_model=classify,
+        path=str(out),
+        task=TASK,
+        pip_requirements=pip_requirements(),
+        model_card=model_card,
+    )
+    return out
+
+
+def hub_model_card(model_dir: Path):
+    """The version's model card (``model/README.md``) as a ``huggingface_hub.ModelCard``; None without one.
+
+    MLflow keeps its text and front matter beside the logged model (and the declared license).
+    """
+    path = Path(model_dir) / "README.md"
+    if not path.is_file():
+        return None
+    from huggingface_hub import ModelCard
+
+    return ModelCard.load(path)
+
+
+def ensure_experiment(client, name: str) -> str:
+    """The id of experiment ``name``, created if missing (or by a concurrent run)."""
+    from mlflow.exceptions import MlflowException
+
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    try:
+        return client.create_experiment(name)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        return client.get_experiment_by_name(name).experiment_id
+
+
+def find_logged_run(client, experiment_id: str, key: str, value: str):
+    """A FINISHED run tagged ``key=value`` (its model is logged), or None."""
+    quoted = value.replace("\\", "\\\\").replace("'", "\\'")
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{key}` = '{quoted}' and attributes.status = 'FINISHED'",
+        max_results=1,
+    )
+    return runs[0] if runs else None
+
+
+def log_model_run(
+    client,
+    experiment_id: str,
+    model_dir: Path,
+    *,
+    run_name: str,
+    tags: dict[str, str],
+    metrics: dict[str, float],
+    model_card: Any = None,
+) -> str:
+    """Log ``model_dir`` as the ``model`` artifact of a new run (tags and metrics with it); its id."""
+    from mlflow.entities import Metric
+
+    run = client.create_run(experiment_id, run_name=run_name, tags=tags)
+    run_id = run.info.run_id
+    try:
+        now_ms = int(time.time() * 1000)
+        client.log_batch(run_id, metrics=[Metric(name, value, now_ms, 0) for name, value in metrics.items()])
+        with tempfile.TemporaryDirectory(prefix="mlflow-model-") as tmp:
+            saved = save_mlflow_model(model_dir, Path(tmp) / MODEL_ARTIFACT, model_card=model_card)
+            client.log_artifacts(run_id, str(saved), MODEL_ARTIFACT)
+    except BaseException:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    client.set_terminated(run_id, "FINISHED")
+    return run_id
