@@ -32,7 +32,9 @@ def running_mlflow_server(workdir: Path) -> Iterator[str]:
             "server",
             "--backend-store-uri",
             f"sqlite:///{workdir / 'mlflow.db'}",
-            "--default-artifact-root",
+            # The server proxies artifacts (``mlflow server``'s default): clients upload over HTTP, as
+            # to a remote server, and never see the store's path.
+            "--artifacts-destination",
             str(workdir / "artifacts"),
             "--host",
             "127.0.0.1",

@@ -166,9 +166,12 @@ def test_register_creates_immutable_numbered_versions(trained_dir, dataset_dir, 
     assert "model.safetensors" in model_files and "pytorch_model.bin" not in model_files
 
 
-def test_register_step_mirrors_the_version_it_registered_to_mlflow(trained_dir, dataset_dir, tmp_path):
-    """A server-less MLflow store (SQLite) accepts the local registry's paths as version sources."""
-    from tweet_sentiment.registry.mirrors.mlflow import mlflow_client
+@pytest.mark.slow
+def test_register_step_mirrors_a_local_registry_to_an_mlflow_server(
+    trained_dir, dataset_dir, tmp_path, monkeypatch
+):
+    """A real ``mlflow server``: the version is logged as an MLflow model, the champion loads by alias."""
+    from tests.fakes.mlflow_server import running_mlflow_server
 
     passed_report = tmp_path / "passed.json"
     assert run_evaluate(
@@ -177,31 +180,47 @@ def test_register_step_mirrors_the_version_it_registered_to_mlflow(trained_dir, 
     failed_report = tmp_path / "failed.json"
     failed = {**json.loads(passed_report.read_text()), "gate_passed": False, "gate_reasons": ["too low"]}
     failed_report.write_text(json.dumps(failed))
-    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with running_mlflow_server(tmp_path) as tracking_uri:
 
-    def register(report, run_id):
-        return run_register(
-            str(trained_dir),
-            str(dataset_dir),
-            str(tmp_path / "registry"),
-            parameters={},
-            run_id=run_id,
-            evaluation_path=str(report),
-            mlflow_tracking_uri=tracking_uri,
-            mlflow_model_name="tweets",
-        )
+        def register(report, run_id):
+            return run_register(
+                str(trained_dir),
+                str(dataset_dir),
+                str(tmp_path / "registry"),
+                parameters={},
+                run_id=run_id,
+                evaluation_path=str(report),
+                mlflow_tracking_uri=tracking_uri,
+                mlflow_model_name="tweets",
+            )
 
-    first = register(passed_report, "run-a")
-    assert register(passed_report, "run-a") == first  # the step, retried
-    rejected = register(failed_report, "run-b")
+        first = register(passed_report, "run-a")
+        assert register(passed_report, "run-a") == first  # the step, retried
+        rejected = register(failed_report, "run-b")
+        _check_mirrored(tracking_uri, first, rejected, tmp_path / "registry", monkeypatch)
+
+
+def _check_mirrored(tracking_uri, first, rejected, registry_dir, monkeypatch):
+    import mlflow
+
+    from tweet_sentiment.core.labels import LABELS
+    from tweet_sentiment.model.inference import Scorer
+    from tweet_sentiment.registry.mirrors.mlflow import mlflow_client
+
     client = mlflow_client(tracking_uri)
     (version,) = client.search_model_versions("name = 'tweets'")
-    assert version.source == f"{first[1]}/model" and version.tags["pipeline_run_id"] == "run-a"
+    assert version.source == f"runs:/{version.run_id}/model" and version.tags["pipeline_run_id"] == "run-a"
+    assert version.tags["registry_source"] == f"{first[1]}/model"
     assert client.get_registered_model("tweets").aliases == {"champion": version.version}
-    registry = LocalRegistry(tmp_path / "registry")
+    registry = LocalRegistry(registry_dir)
     assert registry.mirrors(first[0])["mlflow"]["version"] == 1
     assert registry.mirrors(rejected[0]) == {}
     assert registry.metadata(first[0])["metrics"]["labels"] == ["negative", "neutral", "positive"]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
+    tweets = ["@united lost my bag AGAIN, worst airline ever https://t.co/Xy12", "lunch was great \\u2019"]
+    frame = mlflow.pyfunc.load_model("models:/tweets@champion").predict(tweets)
+    expected = Scorer(registry.model_dir(first[0]), precision="fp32").score_raw(tweets)
+    assert list(frame["label"]) == [LABELS[i] for i in expected.argmax(1)]
 
 
 def test_a_version_records_its_pipeline_run_and_keeps_the_report(trained_dir, dataset_dir, tmp_path, capsys):

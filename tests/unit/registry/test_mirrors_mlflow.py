@@ -1,7 +1,9 @@
-"""The MLflow mirror against a real MLflow tracking server (SQLite store) on loopback.
+"""The MLflow mirror against a real MLflow tracking server (SQLite store, proxied artifacts) on loopback.
 
-The registry is on GCS (gcp-storage-emulator): an MLflow server accepts ``gs://`` sources and
-refuses local paths, as it would in production.
+Most tests use a registry on GCS (gcp-storage-emulator); the first two a local one, as a first
+``mlflow server`` + ``run-local`` would. Either way each version is logged as an MLflow model
+(transformers flavor) in a run and registered from ``runs:/``, and the champion loads by alias and
+labels raw tweets as ``predict`` does.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import pytest
 
 from tests.fakes.gcs_emulator import make_bucket, running_emulator
 from tests.fakes.mlflow_server import running_mlflow_server
+from tests.fakes.raw_tweets import make_raw_tweets
 from tweet_sentiment.registry import CHAMPION, open_registry, register_model
 from tweet_sentiment.registry.mirrors import MirrorError, mirror_version
 from tweet_sentiment.registry.mirrors.mlflow import MlflowMirror, mlflow_client
@@ -80,7 +83,8 @@ def test_registered_version_is_mirrored_with_its_tags_and_champion(
     records = _mirror(registry, result, mlflow_uri, model_name)
 
     (version,) = _versions(mlflow_uri, model_name)
-    assert version.source == f"{registry_uri}/versions/000001/model" == result.model_uri
+    assert version.source == f"runs:/{version.run_id}/model"
+    assert version.tags["registry_source"] == f"{registry_uri}/versions/000001/model" == result.model_uri
     assert version.tags["accuracy"] == "0.75" and version.tags["macro_f1"] == "0.69"
     assert version.tags["gate"] == "passed"
     assert version.tags["dataset_fingerprint"] == FINGERPRINT
@@ -92,6 +96,66 @@ def test_registered_version_is_mirrored_with_its_tags_and_champion(
     stored = registry.mirrors(result.version)["mlflow"]
     assert stored["ok"] and stored["model"] == model_name and stored["champion"]
     assert stored["tracking_uri"] == mlflow_uri
+
+
+def _predict_raw(model_dir, tweets, tmp_path):
+    """``predict`` (torch, fp32) on raw tweets: labels and the top probability, in input order."""
+    import json
+
+    from tweet_sentiment.predict.cli import run_predict
+    from tweet_sentiment.predict.config import PredictConfig
+
+    source, output = tmp_path / "raw.jsonl", tmp_path / "scored.jsonl"
+    source.write_text("".join(json.dumps({"text": t}) + "\n" for t in tweets), encoding="utf-8")
+    run_predict(
+        PredictConfig(
+            model=str(model_dir), input=str(source), output=str(output), progress=False, precision="fp32"
+        )
+    )
+    rows = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    return [row["label"] for row in rows], [max(row["probabilities"].values()) for row in rows]
+
+
+@pytest.mark.slow
+def test_a_local_registry_mirrors_and_the_champion_loads_by_alias_as_predict_scores(
+    varied_model_dir, mlflow_uri, model_name, tmp_path, monkeypatch
+):
+    import mlflow
+    import numpy as np
+
+    local_uri = str(tmp_path / "registry")
+    registry, result = _register(local_uri, varied_model_dir, "run-local")
+    records = _mirror(registry, result, mlflow_uri, model_name)
+    (version,) = _versions(mlflow_uri, model_name)
+    assert version.source == f"runs:/{records['mlflow']['run_id']}/model"
+    assert version.tags["registry_source"] == result.model_uri
+    assert mlflow_client(mlflow_uri).get_run(version.run_id).data.metrics["accuracy"] == 0.75
+
+    tweets = make_raw_tweets(320)
+    labels, top = _predict_raw(registry.model_dir(1), tweets, tmp_path)
+    assert set(labels) == {"negative", "neutral", "positive"}  # the comparison means something
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
+    frame = mlflow.pyfunc.load_model(f"models:/{model_name}@champion").predict(tweets)
+    assert list(frame["label"]) == labels
+    np.testing.assert_allclose(frame["score"].to_numpy(), top, atol=1e-5)
+    classify = mlflow.transformers.load_model(f"models:/{model_name}@champion")
+    assert [r["label"] for r in classify(tweets)] == labels
+
+
+def test_a_run_logged_before_a_failure_is_registered_on_retry(
+    varied_model_dir, mlflow_uri, model_name, tmp_path
+):
+    """The step died after logging the model, before registering it: the retry logs nothing again."""
+    local_uri = str(tmp_path / "registry")
+    registry, result = _register(local_uri, varied_model_dir, "run-retry")
+    mirror = MlflowMirror(mlflow_uri, model_name)
+    client = mlflow_client(mlflow_uri)
+    logged = mirror.logged_run(client, result)  # as far as the first attempt got
+    records = mirror_version(registry, result, {"mlflow": mirror})
+
+    assert records["mlflow"]["run_id"] == logged
+    experiment = client.get_experiment_by_name(model_name)
+    assert len(client.search_runs([experiment.experiment_id])) == 1
 
 
 def test_a_retried_step_creates_no_second_version(registry_uri, tiny_model_dir, mlflow_uri, model_name):
