@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tweet_sentiment.registry.base import CHAMPION, RegisteredVersion
+from tweet_sentiment.registry.base import CARD_FILE, CHAMPION, RegisteredVersion
 from tweet_sentiment.registry.mirrors import gate_verdict, headline_metrics
 
 DEFAULT_MODEL_NAME = "tweet-sentiment"
@@ -198,7 +198,7 @@ def hub_model_card(model_dir: Path):
 
     MLflow keeps its text and front matter beside the logged model (and the declared license).
     """
-    path = Path(model_dir) / "README.md"
+    path = Path(model_dir) / CARD_FILE
     if not path.is_file():
         return None
     from huggingface_hub import ModelCard
