@@ -15,7 +15,7 @@ Where to change what:
 * ``batching.py`` ``MicroBatcher``: concurrent requests' texts scored together in one model call.
 * ``model.py``    ``SentimentModel`` (a ``kserve.Model``): finds the model in a registry version (local
   or ``gs://``), loads it with ``inference.Scorer`` (the int8 ONNX export where stored, else torch),
-  normalises the texts as training did.
+  scores raw texts with ``Scorer.score_raw`` (the model's tokenizer normalises them as training did).
 * ``server.py``   the command line and the ``kserve.ModelServer`` (REST: V1, V2, health, /metrics).
 
 It reads a registry version's directory; it writes nothing. Everything here is free to change as long

@@ -12,7 +12,6 @@ from prometheus_client import Histogram
 from tweet_sentiment.core.errors import DataSourceError, ModelSourceError
 from tweet_sentiment.core.labels import LABELS
 from tweet_sentiment.core.storage import locate
-from tweet_sentiment.core.text import normalize_tweet
 from tweet_sentiment.serve.batching import MicroBatcher
 from tweet_sentiment.serve.config import ServeConfig
 from tweet_sentiment.serve.requests import V2_TEXT_DATATYPE, v1_response, v1_texts, v2_response, v2_texts
@@ -73,7 +72,7 @@ class SentimentModel(Model):
         )
         logger.info("serving %s as %r with %s", self.config.model_uri, self.name, scorer.description)
         self.batcher = MicroBatcher(
-            scorer,
+            scorer.score_raw,  # raw tweets: the model's tokenizer normalises (or score_raw, for older models)
             max_batch_size=self.config.max_batch_size,
             max_delay_s=self.config.max_batch_delay_ms / 1000,
             on_batch=BATCH_SIZE.observe,
@@ -87,7 +86,7 @@ class SentimentModel(Model):
             texts = v2_texts(payload, **limits)
         else:
             texts = v1_texts(payload, **limits)
-        probabilities = await self.batcher.score([normalize_tweet(text) for text in texts])
+        probabilities = await self.batcher.score(texts)
         if isinstance(payload, InferRequest):
             return v2_response(probabilities, self.name, payload.id, backend=self.backend)
         return v1_response(probabilities)
