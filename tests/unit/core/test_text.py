@@ -62,3 +62,13 @@ def test_normalising_twice_gives_what_normalising_once_gives():
 def test_a_lone_surrogate_is_refused_with_a_clear_error():
     with pytest.raises(UnencodableText, match="lone UTF-16 surrogate"):
         normalize_tweet("bad \ud83d text")
+
+
+def test_check_text_names_a_lone_surrogate_as_the_rows_problem():
+    from tweet_sentiment.core.text import check_text
+
+    assert check_text("bad \ud83d text") == (
+        None,
+        "text holds a lone UTF-16 surrogate and is not valid Unicode text",
+    )
+    assert check_text("@someone fine") == ("@someone fine", None)
