@@ -74,6 +74,8 @@ def test_champion_moved_by_hand_moves_in_the_mirrors_too(tiny_model_dir, tmp_pat
     from tweet_sentiment.registry.mirrors import mirror_version
     from tweet_sentiment.registry.mirrors.mlflow import MlflowMirror, mlflow_client
 
+    # A server-less store keeps the logged models under ./mlruns: here, not in the checkout.
+    monkeypatch.chdir(tmp_path)
     uri, tracking_uri = str(tmp_path / "registry"), f"sqlite:///{tmp_path / 'mlflow.db'}"
     registry = open_registry(uri)
     for run_id in ("run-0", "run-1"):
