@@ -277,17 +277,7 @@ def _mirror_problems(parameters: dict[str, Any]) -> list[Problem]:
                 "serves a model version from its gs:// artifact URI",
             )
         )
-    tracking = str(parameters.get("mlflow_tracking_uri", ""))
-    if tracking.startswith(("http://", "https://")) and not remote:
-        problems.append(
-            Problem(
-                "mlflow_tracking_uri",
-                tracking,
-                f"an MLflow server refuses the local model path of registry "
-                f"{registry_uri!r} as a version source: use a gs:// registry_uri, or a server-less store "
-                "such as sqlite:///mlflow.db",
-            )
-        )
+    # MLflow takes any registry: the mirror logs the model files into MLflow's own artifact store.
     return problems
 
 
