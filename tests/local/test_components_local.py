@@ -104,9 +104,14 @@ def test_register_component_stores_a_version(local_runner, dataset_dir, trained,
     from components.register import register
     from tweet_sentiment.evaluate.step import run_evaluate
 
-    report_path = tmp_path / "evaluation.json"
+    report_path, html_path = tmp_path / "evaluation.json", tmp_path / "report.html"
     assert run_evaluate(
-        trained.output.path, str(dataset_dir), split="test", min_accuracy=0.0, report_path=str(report_path)
+        trained.output.path,
+        str(dataset_dir),
+        split="test",
+        min_accuracy=0.0,
+        report_path=str(report_path),
+        html_path=str(html_path),
     )
     report = json.loads(report_path.read_text())
 
@@ -116,6 +121,7 @@ def test_register_component_stores_a_version(local_runner, dataset_dir, trained,
             model=_imported(dsl.Model, trained.output.path, {"param_learning_rate": 0.006}),
             dataset=_imported(dsl.Dataset, dataset_dir),
             evaluation=_imported(dsl.Artifact, report_path),
+            html_report=_imported(dsl.HTML, html_path),
             registry_uri=registry_uri,
             eval_split="",
             run_id="r1",

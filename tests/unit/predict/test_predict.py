@@ -151,9 +151,14 @@ def test_onnx_backend_from_a_registry_alias(tiny_model_dir, dataset_dir, tmp_pat
     np.testing.assert_allclose(got, [list(r["probabilities"].values()) for r in records[:3]], atol=1e-5)
 
 
-def test_unknown_alias_is_a_clear_error(tmp_path):
+def test_unknown_alias_is_a_clear_error(tiny_model_dir, tmp_path):
+    """A registry whose only version never became champion (its gate failed)."""
+    from tweet_sentiment.registry import register_model
+
+    registry = tmp_path / "r"
+    register_model(str(registry), tiny_model_dir, metrics={}, parameters={}, dataset_fingerprint="f")
     result = subprocess.run(
-        [sys.executable, "pipeline.py", "predict", "--model", "champion", "--registry", str(tmp_path / "r")],
+        [sys.executable, "pipeline.py", "predict", "--model", "champion", "--registry", str(registry)],
         cwd=ROOT,
         capture_output=True,
         text=True,

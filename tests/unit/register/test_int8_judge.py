@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
 from safetensors.torch import load_file, save_file
 
 from tests.fakes.tweets import make_tweets
+from tweet_sentiment.core.errors import ModelSourceError
+from tweet_sentiment.model.inference import onnx_model_path
 from tweet_sentiment.register.onnx_export import OnnxExportConfig, export_for_registration
 
 BUDGET = 2.0  # accuracy points: 3 tweets of the 150 judged
@@ -82,6 +85,10 @@ def test_an_int8_copy_measurably_worse_is_refused_unless_the_budget_allows_its_l
     assert report["int8_stored"] is False
     assert not (model_dir / "onnx" / "model.int8.onnx").exists()
     assert "points below torch" in report["int8_refused_reason"]
+    for recipe in ("qint8", "qint8_mixed", "quint8"):  # every recipe tried is named with its figure
+        assert f"({recipe} weights)" in report["int8_refused_reason"]
+    with pytest.raises(ModelSourceError, match="no int8 ONNX model: int8 accuracy"):
+        onnx_model_path(model_dir, "int8")  # predict/serve are told why there is none
 
     # The same loss within a budget set just above it: stored (the budget decides, not the loss alone).
     drop = report["attempts"][0]["accuracy_drop_points"]

@@ -44,27 +44,6 @@ def _copy(model_dir, tmp_path):
 # Stored within the budget, refused beyond it, with a model that has learnt the task: test_int8_judge.py.
 
 
-def test_int8_export_is_refused_when_it_loses_more_than_allowed(tiny_model_dir, tmp_path):
-    from tweet_sentiment.core.errors import ModelSourceError
-    from tweet_sentiment.model.inference import onnx_model_path
-    from tweet_sentiment.register.onnx_export import OnnxExportConfig, export_for_registration
-
-    model_dir = _copy(tiny_model_dir, tmp_path)
-    rows = make_tweets(60, seed=6)
-    # An allowance of -101 points demands int8 beat torch by more than 100 points: impossible, so refused.
-    config = OnnxExportConfig(max_accuracy_drop_points=-101.0)
-    report = export_for_registration(model_dir, [r["text"] for r in rows], [r["label"] for r in rows], config)
-    assert report["int8_stored"] is False
-    assert not (model_dir / "onnx" / "model.int8.onnx").exists()
-    assert "allowed: -101.0 points" in report["int8_refused_reason"]
-    # weight_type=auto: qint8, then qint8 with fp32 feed-forward outputs, then quint8; all tried, all refused.
-    assert [a["weight_type"] for a in report["attempts"]] == ["qint8", "qint8_mixed", "quint8"]
-    for recipe in ("qint8", "qint8_mixed", "quint8"):
-        assert f"({recipe} weights)" in report["int8_refused_reason"]
-    with pytest.raises(ModelSourceError, match="no int8 ONNX model: int8 accuracy"):
-        onnx_model_path(model_dir, "int8")
-
-
 def test_int8_export_stops_at_the_first_weight_type_within_budget(tiny_model_dir, tmp_path):
     from tweet_sentiment.model.inference import OnnxClassifier
     from tweet_sentiment.model.loading import load_tokenizer
@@ -74,7 +53,7 @@ def test_int8_export_stops_at_the_first_weight_type_within_budget(tiny_model_dir
     rows = make_tweets(60, seed=6)
     texts = [r["text"] for r in rows]
     report = export_for_registration(
-        model_dir, texts, [r["label"] for r in rows], OnnxExportConfig(max_accuracy_drop_points=101.0)
+        model_dir, texts, [r["label"] for r in rows], OnnxExportConfig(max_accuracy_drop_points=100.0)
     )
     assert report["int8_stored"] and report["int8_weight_type"] == "qint8"
     assert [a["weight_type"] for a in report["attempts"]] == ["qint8"]
