@@ -46,7 +46,6 @@ BAD_SETTINGS = [
         "onnx_max_accuracy_drop_points",
     ),
     (["--vertex-model", "tweet-sentiment"], "vertex_model=tweet-sentiment", "vertex_model"),
-    (["--mlflow-tracking-uri", "http://mlflow:5000"], None, "mlflow_tracking_uri"),  # local registry only
 ]
 
 
