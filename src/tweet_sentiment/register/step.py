@@ -12,6 +12,7 @@ from tweet_sentiment.registry import open_registry, register_model
 from tweet_sentiment.registry.base import Registry
 from tweet_sentiment.registry.evaluation import EvaluationResult
 from tweet_sentiment.registry.mirrors import MirrorConfig, mirror_version
+from tweet_sentiment.registry.profile import PROFILE_FILE, ProfileConfig, profile_dataset, profile_json
 
 
 def run_register(
@@ -42,7 +43,8 @@ def run_register(
     (see tweet_sentiment.registry.mirrors; a failed mirror fails the step, the registration stands).
     ``lineage`` (a KFP artifact: ``path`` and ``metadata``) receives :func:`registration_record` of
     the new version. The version records the run (:func:`pipeline_run_record`) and keeps evaluate's
-    ``html_report_path`` as ``report.html``.
+    ``html_report_path`` as ``report.html`` and the reference profile of its data
+    (``registry.profile``, ``profile.json``) that later retrain checks compare with.
     """
     import dataclasses
     import tempfile
@@ -55,6 +57,7 @@ def run_register(
     gate, parent, extra = {}, None, {"dataset": {k: v for k, v in stats.items() if k != "fingerprint"}}
     run_extra, files = _run_and_report(pipeline_run_record(run_id, run_name, run_resource), html_report_path)
     extra.update(run_extra)
+    evaluation = None
     if evaluation_path:
         evaluation = EvaluationResult.read(evaluation_path)
         metrics, gate, parent = (
@@ -64,6 +67,7 @@ def run_register(
         )
     metrics, parameters = dict(metrics or {}), dict(parameters)
     with tempfile.TemporaryDirectory(prefix="register-") as workdir:
+        files[PROFILE_FILE] = _profile_file(dataset_dir, model_dir, evaluation, eval_split, Path(workdir))
         if eval_split:
             from tweet_sentiment.register.onnx_export import OnnxExportConfig, model_copy_with_onnx
 
@@ -104,6 +108,22 @@ def _run_and_report(run: dict[str, str], html_report_path: str | None) -> tuple[
     if html_report_path and Path(html_report_path).is_file():
         return {"pipeline_run": run, "report": REPORT_FILE}, {REPORT_FILE: Path(html_report_path)}
     return {"pipeline_run": run}, {}
+
+
+def _profile_file(
+    dataset_dir, model_dir, evaluation: EvaluationResult | None, eval_split: str, workdir: Path
+):
+    """The reference profile the version keeps for later retrain checks, written to ``workdir``."""
+    profile = profile_dataset(
+        dataset_dir,
+        model_dir,
+        evaluation_report=None if evaluation is None else evaluation.report,
+        eval_split=evaluation.split if evaluation is not None else eval_split,
+        config=ProfileConfig(),
+    )
+    path = workdir / PROFILE_FILE
+    path.write_text(profile_json(profile), encoding="utf-8")
+    return path
 
 
 def pipeline_run_record(run_id: str, run_name: str, run_resource: str = "") -> dict[str, str]:

@@ -24,6 +24,7 @@ VERSION_DIGITS = 6
 CARD_FILE = "README.md"
 CHAMPION = "champion"
 ALIAS_HISTORY_KEPT = 50
+CHECK_HISTORY_KEPT = 200  # retrain checks remembered per version (one a night: over half a year)
 
 
 class RegistryError(TweetSentimentError):
@@ -123,6 +124,23 @@ class Registry(abc.ABC):
         """Atomically replace the version's mirror records with ``change(current)``; returns them."""
 
     @abc.abstractmethod
+    def checks(self, version: int) -> list[dict[str, Any]]:
+        """The retrain checks made against ``version`` as champion, oldest first (see ``retrain``).
+
+        Kept beside the version, like the mirror records.
+        """
+
+    @abc.abstractmethod
+    def _update_checks(
+        self, version: int, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """Atomically replace the version's check records with ``change(current)``; returns them."""
+
+    @abc.abstractmethod
+    def version_file(self, version: int, name: str) -> str | None:
+        """The text of file ``name`` stored in the version's folder at registration; None when absent."""
+
+    @abc.abstractmethod
     def _publish(
         self,
         model_dir: Path,
@@ -188,6 +206,23 @@ class Registry(abc.ABC):
         """Remember where ``version`` went in ``target`` (``mlflow``, ``vertex``), replacing any earlier."""
         self.metadata(version)
         self._update_mirrors(version, lambda current: {**current, target: record})
+
+    def record_check(self, version: int, record: dict[str, Any]) -> None:
+        """Append a retrain check's record to ``version``'s history (the last CHECK_HISTORY_KEPT)."""
+        self.metadata(version)
+        self._update_checks(version, lambda current: [*current, record][-CHECK_HISTORY_KEPT:])
+
+    def find_check(self, run_id: str) -> dict[str, Any] | None:
+        """The check that run ``run_id`` recorded, looked up in the histories of the champion and the
+        versions it replaced most recently (the run may have moved it); None when there is none."""
+        record = self.alias_record(CHAMPION)
+        if not run_id or record is None:
+            return None
+        for version in [int(record["version"]), *reversed(record.get("history", [])[-2:])]:
+            for check in reversed(self.checks(version)):
+                if check.get("run_id") == run_id:
+                    return check
+        return None
 
     def resolve(self, reference: str | int) -> int:
         """A version number from ``"7"``, ``"latest"`` or an alias name such as ``"champion"``."""

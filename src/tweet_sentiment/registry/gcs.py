@@ -5,9 +5,11 @@ Objects under the prefix::
     versions/000001/.claim          created first, exclusively: owns the number
     versions/000001/model/...       the HF model files
     versions/000001/model/README.md the model card (before: versions/000001/README.md)
+    versions/000001/profile.json    the reference profile of its data (retrain checks compare with it)
     versions/000001/metadata.json   written LAST, exclusively: the version is visible once it exists
     aliases/<name>.json             {"version": N, "history": [...]}
     mirrors/000001.json             where version 1 was copied to (MLflow, Vertex AI)
+    checks/000001.json              the retrain checks made while version 1 was champion
 
 Concurrency rests on GCS generation preconditions. A number is claimed by creating its
 ``.claim`` object with ``if_generation_match=0`` (fails with 412 when it exists), so two
@@ -169,6 +171,23 @@ class GcsRegistry(Registry):
             lambda current: change(current or {}),
             f"the mirror records of version {version}",
         )
+
+    def checks(self, version: int) -> list[dict[str, Any]]:
+        record, _generation = self._read_json(self._name("checks", f"{version_name(version)}.json"))
+        return [] if record is None else record["checks"]
+
+    def _update_checks(self, version, change):
+        record = self._compare_and_swap(
+            self._name("checks", f"{version_name(version)}.json"),
+            lambda current: {"checks": change([] if current is None else current["checks"])},
+            f"the check records of version {version}",
+        )
+        return record["checks"]
+
+    def version_file(self, version: int, name: str) -> str | None:
+        self.metadata(version)
+        blob = self.bucket.get_blob(f"{self._version_prefix(version)}/{name}")
+        return None if blob is None else blob.download_as_text()
 
     def _compare_and_swap(self, blob_name, change, what):
         """Replace the JSON object ``blob_name`` with ``change(current)`` unless it changed in between."""

@@ -7,8 +7,10 @@ Local layout (``GcsRegistry`` in ``gcs.py`` keeps the same names under ``gs://bu
         model/                    HF save_pretrained directory (safetensors + tokenizer)
           README.md               the model card (Hub front matter; before: versions/000001/README.md)
         metadata.json             metrics, gate, parameters, data fingerprint, parent champion, run id, time
+        report.html, profile.json files registered with it: evaluate's report, the data's profile
       aliases/<name>.json         {"version": N, "history": [...]}: moved only once version N is complete
       mirrors/000001.json         where version 1 was copied to (MLflow, Vertex AI), written after it
+      checks/000001.json          the retrain checks made while version 1 was champion
       .staging/<uuid>/            versions being written; invisible to readers
 
 A local version is written in full under ``.staging`` and then claimed with one ``rename`` onto
@@ -47,6 +49,7 @@ class LocalRegistry(Registry):
         self.versions_dir = self.root / "versions"
         self.aliases_dir = self.root / "aliases"
         self.mirrors_dir = self.root / "mirrors"
+        self.checks_dir = self.root / "checks"
 
     def versions(self) -> list[int]:
         if not self.versions_dir.exists():
@@ -113,6 +116,22 @@ class LocalRegistry(Registry):
             record = change(self.mirrors(version))
             _replace_json(self.mirrors_dir / f"{version_name(version)}.json", record)
             return record
+
+    def checks(self, version: int) -> list[dict[str, Any]]:
+        path = self.checks_dir / f"{version_name(version)}.json"
+        return json.loads(path.read_text(encoding="utf-8"))["checks"] if path.exists() else []
+
+    def _update_checks(self, version, change):
+        self.checks_dir.mkdir(parents=True, exist_ok=True)
+        with self._alias_lock():
+            records = change(self.checks(version))
+            _replace_json(self.checks_dir / f"{version_name(version)}.json", {"checks": records})
+            return records
+
+    def version_file(self, version: int, name: str) -> str | None:
+        self.metadata(version)
+        path = self.versions_dir / version_name(version) / name
+        return path.read_text(encoding="utf-8") if path.is_file() else None
 
     def _publish(self, model_dir, metadata, model_card, files):
         staging = self.root / ".staging" / uuid.uuid4().hex

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-from tweet_sentiment.errors import ConfigError
-from tweet_sentiment.metrics import HEADLINE_METRICS
+from tweet_sentiment.core.errors import ConfigError
+from tweet_sentiment.model.metrics import HEADLINE_METRICS
 
 POLICIES = ("always", "on_change", "when_needed")
 

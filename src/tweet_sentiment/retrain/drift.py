@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from tweet_sentiment.registry.profile import TextFeatures, hash_sample, label_counts, text_features
 from tweet_sentiment.retrain.config import RetrainConfig
-from tweet_sentiment.retrain.profile import TextFeatures, hash_sample, label_counts, text_features
 
 # Evidently column -> (measure name, Evidently method, RetrainConfig threshold field)
 EVIDENTLY_MEASURES = {

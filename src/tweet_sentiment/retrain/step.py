@@ -7,12 +7,10 @@ import os
 from pathlib import Path
 from typing import Any, Protocol
 
+from tweet_sentiment.registry.profile import PROFILE_FILE, predicted_counts, read_profile
 from tweet_sentiment.retrain.config import RetrainConfig
 from tweet_sentiment.retrain.decision import Champion, Decision, decay_measure, decide
 from tweet_sentiment.retrain.drift import Today, measure_drift
-from tweet_sentiment.retrain.profile import PROFILE_FILE, predicted_counts, read_profile
-
-SCORE_BATCH_SIZE = 64  # the champion is scored on the task's CPUs; batch size only trades memory for speed
 
 
 class MetricsSink(Protocol):
@@ -28,28 +26,16 @@ def load_champion(registry, version: int) -> tuple[Champion, dict[str, Any] | No
         created_at=str(metadata.get("created_at", "")),
         metrics=dict(metadata.get("metrics", {})),
     )
-    path = Path(registry.model_dir(version)).parent / PROFILE_FILE
-    profile = read_profile(path.read_text(encoding="utf-8"), str(path)) if path.exists() else None
-    return champion, profile
+    text = registry.version_file(version, PROFILE_FILE)
+    where = f"{registry.uri(version)}/{PROFILE_FILE}"
+    return champion, None if text is None else read_profile(text, where)
 
 
-def score_champion_today(
-    model_dir: str | os.PathLike[str], texts: list[str], labels: list[int]
-) -> dict[str, Any]:
-    """The champion's classification report on today's eval split, with its predicted-class counts."""
-    from tweet_sentiment.data import SplitData
-    from tweet_sentiment.evaluation import score_split
-    from tweet_sentiment.inference_settings import inference_max_length
-    from tweet_sentiment.modeling import load_classifier, load_tokenizer
+def score_champion_today(model_dir: str | os.PathLike[str], split) -> dict[str, Any]:
+    """The champion's classification report on today's eval split, on the CPU, with predicted counts."""
+    from tweet_sentiment.model.scoring import score_model
 
-    model = load_classifier(str(model_dir), fresh_head=False).eval()
-    report, _probabilities = score_split(
-        model,
-        load_tokenizer(str(model_dir)),
-        SplitData(texts=list(texts), labels=list(labels)),
-        batch_size=SCORE_BATCH_SIZE,
-        max_length=inference_max_length(model_dir),
-    )
+    report, _probabilities = score_model(model_dir, split, device="cpu")
     report["predicted_counts"] = predicted_counts(report["confusion_matrix"], report["labels"])
     return report
 
@@ -68,39 +54,27 @@ def run_check_retrain(
     """Decide whether this run trains; write the decision (Markdown), the drift report (HTML), figures.
 
     ``settings`` are ``RetrainConfig`` fields. Returns the decision record (``decision``: train or
-    skip, ``summary``: "trained: ..." / "skipped: ...", the measures and the champion's figures).
+    skip, ``summary``: "trained: ..." / "skipped: ...", the measures and the champion's figures),
+    which is also appended to the champion's check history in the registry.
     """
-    from tweet_sentiment.data import load_split, read_stats
+    from tweet_sentiment.core.dataset import read_stats
     from tweet_sentiment.registry import CHAMPION, open_registry
 
     config = RetrainConfig(**settings)
     now = now or dt.datetime.now(dt.timezone.utc)
     stats = read_stats(dataset_dir)
     fingerprint = str(stats["fingerprint"])
-    record: dict[str, Any] = {"snapshot": stats.get("source", ""), "fingerprint": fingerprint}
-    champion = today_figures = None
-    measures, notes = [], []
-    if config.retrain_policy != "always":
+    registry = version = None
+    if config.retrain_policy != "always":  # always: today's behaviour, the registry is not even read
         registry = open_registry(registry_uri)
         version = registry.get_alias(CHAMPION)
-        if version is not None:
-            champion, profile = load_champion(registry, version)
-            evaluated = load_split(dataset_dir, eval_split)
-            today_figures = score_champion_today(
-                registry.model_dir(version), evaluated.texts, evaluated.labels
-            )
-            if profile is None:
-                notes.append(f"champion version {version} has no reference profile: drift not measured")
-            else:
-                train = load_split(dataset_dir, "train")
-                from tweet_sentiment.modeling import load_tokenizer
-
-                today = Today(train.texts, train.labels, today_figures["predicted_counts"])
-                tokenizer = load_tokenizer(str(registry.model_dir(version)))
-                measures = measure_drift(profile, today, tokenizer, config, report_path)
-            decay = decay_measure(champion, today_figures, config)
-            measures += [decay] if decay is not None else []
+    champion, today_figures, measures, notes = None, None, [], []
+    if version is not None:
+        champion, today_figures, measures, notes = _check_champion(
+            registry, version, dataset_dir, eval_split, config, report_path
+        )
     decision = decide(config, champion=champion, fingerprint=fingerprint, measures=measures, now=now)
+    record: dict[str, Any] = {"snapshot": stats.get("source", ""), "fingerprint": fingerprint}
     record.update(decision.to_dict())
     record.update(
         checked_at=now.isoformat(timespec="seconds"),
@@ -112,12 +86,49 @@ def run_check_retrain(
         champion_at_registration=None if champion is None else _headline(champion.metrics),
     )
     _write_outputs(record, decision, decision_path, report_path, metrics)
+    if version is not None:
+        registry.record_check(version, history_entry(record))
     print(f"check-retrain: {decision.summary()}", flush=True)
     return record
 
 
+def _check_champion(registry, version: int, dataset_dir, eval_split: str, config: RetrainConfig, report_path):
+    """Score the champion on today's eval split and measure drift against its profile."""
+    from tweet_sentiment.core.dataset import load_split
+    from tweet_sentiment.model.loading import load_tokenizer
+
+    champion, profile = load_champion(registry, version)
+    model_dir = registry.model_dir(version)
+    today_figures = score_champion_today(model_dir, load_split(dataset_dir, eval_split))
+    measures, notes = [], []
+    if profile is None:
+        notes.append(f"champion version {version} has no reference profile: drift not measured")
+    else:
+        train = load_split(dataset_dir, "train")
+        today = Today(train.texts, train.labels, today_figures["predicted_counts"])
+        measures = measure_drift(profile, today, load_tokenizer(str(model_dir)), config, report_path)
+    decay = decay_measure(champion, today_figures, config)
+    if decay is not None:
+        measures.append(decay)
+    return champion, today_figures, measures, notes
+
+
+def history_entry(record: dict[str, Any]) -> dict[str, Any]:
+    """What the registry keeps of a check: when, on what, the verdict and the figures."""
+    return {
+        "checked_at": record["checked_at"],
+        "snapshot": record["snapshot"],
+        "fingerprint": record["fingerprint"],
+        "policy": record["policy"],
+        "decision": record["decision"],
+        "summary": record["summary"],
+        "figures": {m["name"]: round(m["value"], 6) for m in record["measures"]},
+        "champion_today": record["champion_today"],
+    }
+
+
 def _headline(report: dict[str, Any] | None) -> dict[str, float] | None:
-    from tweet_sentiment.metrics import HEADLINE_METRICS
+    from tweet_sentiment.model.metrics import HEADLINE_METRICS
 
     if report is None:
         return None

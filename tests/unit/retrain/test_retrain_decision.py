@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from tweet_sentiment.errors import ConfigError
+from tweet_sentiment.core.errors import ConfigError
 from tweet_sentiment.retrain.config import RetrainConfig
 from tweet_sentiment.retrain.decision import SKIP, TRAIN, Champion, decay_measure, decide
 from tweet_sentiment.retrain.drift import Measure

@@ -7,9 +7,9 @@ import math
 import pytest
 
 from tests.unit.retrain.retrain_fixtures import OTHER_WORDS, WORDS, make_tokenizer
+from tweet_sentiment.registry.profile import ProfileConfig, build_profile, text_features
 from tweet_sentiment.retrain.config import RetrainConfig
 from tweet_sentiment.retrain.drift import Today, evidently_measures, measure_drift, vocabulary_measures
-from tweet_sentiment.retrain.profile import ProfileConfig, build_profile, text_features
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_tweets, write_jsonl
-from tweet_sentiment.retrain.profile import PROFILE_FILE, ProfileConfig, profile_dataset, write_profile
+from tests.fakes.tweets import make_tweets, write_jsonl
+from tweet_sentiment.registry.profile import PROFILE_FILE, ProfileConfig, profile_dataset, profile_json
 from tweet_sentiment.retrain.step import run_check_retrain, score_champion_today
 
 
 def _dataset(root: Path, train: list[dict], test: list[dict]) -> Path:
-    from tweet_sentiment.data import PreprocessConfig, preprocess
+    from tweet_sentiment.preprocess.config import PreprocessConfig
+    from tweet_sentiment.preprocess.run import preprocess
 
     write_jsonl(root / "raw" / "train.jsonl", train)
     write_jsonl(root / "raw" / "test.jsonl", test)
@@ -33,23 +34,26 @@ def _register_champion(
     registry_dir: Path, model_dir: Path, dataset: Path, claimed: dict | None = None
 ) -> int:
     """Register ``model_dir`` as champion with its real figures on the test split (or ``claimed`` ones)."""
-    from tweet_sentiment.data import load_split, read_stats
+    from tweet_sentiment.core.dataset import load_split, read_stats
     from tweet_sentiment.registry import CHAMPION, open_registry
 
     test = load_split(dataset, "test")
-    report = score_champion_today(model_dir, test.texts, test.labels)
+    report = score_champion_today(model_dir, test)
     metrics = {
         **{k: report[k] for k in ("accuracy", "macro_recall", "macro_precision", "macro_f1")},
         **(claimed or {}),
     }
     registry = open_registry(str(registry_dir))
-    version = registry.register(
-        model_dir, {"metrics": metrics, "dataset_fingerprint": read_stats(dataset)["fingerprint"]}
-    ).version
     profile = profile_dataset(
         dataset, model_dir, evaluation_report=report, eval_split="test", config=ProfileConfig()
     )
-    write_profile(profile, Path(registry.uri(version)) / PROFILE_FILE)
+    profile_path = registry_dir.parent / "profile-to-register.json"
+    profile_path.write_text(profile_json(profile), encoding="utf-8")
+    version = registry.register(
+        model_dir,
+        {"metrics": metrics, "dataset_fingerprint": read_stats(dataset)["fingerprint"]},
+        files={PROFILE_FILE: profile_path},
+    ).version
     registry.set_alias(CHAMPION, version)
     return version
 
@@ -160,3 +164,15 @@ def test_the_profile_is_kilobytes(snapshot_a, tiny_model_dir, tmp_path):
     )
     assert sum(profile["train"]["label_counts"].values()) == profile["train"]["rows"]
     assert path.stat().st_size < 64_000
+    # the history of checks: each check against this champion is remembered, newest last
+    from tweet_sentiment.registry import open_registry
+
+    _check(snapshot_a, tmp_path / "registry", tmp_path, retrain_policy="on_change")
+    _check(snapshot_a, tmp_path / "registry", tmp_path, retrain_policy="when_needed", max_decay=0.0)
+    history = open_registry(str(tmp_path / "registry")).checks(1)
+    assert [(h["policy"], h["decision"]) for h in history] == [
+        ("on_change", "skip"),
+        ("when_needed", "train"),
+    ]
+    assert history[0]["fingerprint"] == profile["snapshot"]["fingerprint"]
+    assert set(history[1]["figures"]) >= {"label_drift", "text_drift_auc", "decay"}

@@ -26,13 +26,12 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tweet_sentiment.errors import ConfigError
-from tweet_sentiment.labels import LABELS
+from tweet_sentiment.core.errors import ConfigError
+from tweet_sentiment.core.labels import LABELS
 
 PROFILE_FILE = "profile.json"
 PROFILE_FORMAT = 1
@@ -170,10 +169,9 @@ def build_profile(
     }
 
 
-def write_profile(profile: dict[str, Any], path: str | os.PathLike[str]) -> Path:
-    path = Path(path)
-    path.write_text(json.dumps(profile, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
-    return path
+def profile_json(profile: dict[str, Any]) -> str:
+    """The profile as stored in a version's folder (compact JSON)."""
+    return json.dumps(profile, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
 def read_profile(text: str, where: str) -> dict[str, Any]:
@@ -202,9 +200,9 @@ def profile_dataset(
     ``evaluation_report``: evaluate's figures on ``eval_split`` (``confusion_matrix``, ``labels`` and
     the headline figures); None when the version was registered without an evaluation.
     """
-    from tweet_sentiment.data import load_split, read_stats
-    from tweet_sentiment.metrics import HEADLINE_METRICS
-    from tweet_sentiment.modeling import load_tokenizer
+    from tweet_sentiment.core.dataset import load_split, read_stats
+    from tweet_sentiment.model.loading import load_tokenizer
+    from tweet_sentiment.model.metrics import HEADLINE_METRICS
 
     train = load_split(dataset_dir, "train")
     evaluation: dict[str, Any] = {"split": eval_split}
