@@ -1,4 +1,4 @@
-"""The tweet-sentiment training pipeline: preprocess -> train -> evaluate -> (gate) -> register.
+"""The tweet-sentiment pipeline: preprocess -> check-retrain -> [train -> evaluate -> (gate) -> register].
 
 ``create_pipeline(...)`` builds the pipeline from compile-time options (accelerator, node
 selector, toleration). The entry points below only bind values:
@@ -23,6 +23,7 @@ from kfp import compiler, dsl, kubernetes
 from components._images import DEFAULT_IMAGES, ImageSet, with_image
 from components._settings import setting_inputs
 from components.batch_predict import batch_predict
+from components.check_retrain import check_retrain
 from components.check_settings import check_settings
 from components.evaluate import evaluate
 from components.notify import notify
@@ -74,6 +75,7 @@ class PipelineOptions:
 # train, select-model and evaluate are pure functions of their inputs: the dataset artifact of this
 # run's (uncached) preprocess, whose metadata carries its content fingerprint, the models made from
 # it, and their parameters.
+# check-retrain reads the registry's champion, which changes between runs under the same inputs.
 CACHED_TASKS = frozenset({"train", "select-model", "evaluate"})
 
 
@@ -150,6 +152,7 @@ def _ops(images: ImageSet) -> dict:
     """Each task's component, in the image it runs in."""
     return {
         "preprocess": with_image(preprocess, images.cpu),
+        "check-retrain": with_image(check_retrain, images.cpu),
         "train": with_image(train, images.gpu),
         "evaluate": with_image(evaluate, images.cpu),
         "register": with_image(register, images.cpu),
@@ -163,7 +166,7 @@ def _ops(images: ImageSet) -> dict:
 
 def _notify_task(task, parameters: dict, options: PipelineOptions):
     """The exit handler's task; on Kubeflow its webhook may come from a secret instead of a parameter."""
-    notify_task = task("notify", parameters)
+    notify_task = task("notify", parameters, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
     if options.target == "kubeflow":
         kubernetes.use_secret_as_env(
             notify_task,
@@ -267,18 +270,33 @@ def create_pipeline(options: PipelineOptions | None = None):
         vertex_model: str = default("vertex_model"),
         vertex_serving_image: str = default("vertex_serving_image"),
         webhook_url: str = default("webhook_url"),
+        retrain_policy: str = default("retrain_policy"),
+        max_champion_age_days: float = default("max_champion_age_days"),
+        decay_metric: str = default("decay_metric"),
+        max_decay: float = default("max_decay"),
+        max_label_drift: float = default("max_label_drift"),
+        max_length_drift: float = default("max_length_drift"),
+        max_text_drift_auc: float = default("max_text_drift_auc"),
+        max_prediction_drift: float = default("max_prediction_drift"),
+        max_unknown_rate_increase: float = default("max_unknown_rate_increase"),
+        max_new_word_rate_increase: float = default("max_new_word_rate_increase"),
     ):
         parameters = dict(locals())
         with dsl.ExitHandler(_notify_task(task, parameters, options), name="run"):
             dataset = task("preprocess", parameters).outputs["dataset"]
-            model = _train_and_select(task, parameters, options, dataset, num_gpus)
-            evaluate_task = task("evaluate", parameters, model=model, dataset=dataset)
-            with dsl.If(evaluate_task.outputs["Output"] == True, name="gate-passed"):  # noqa: E712 (a KFP condition)
-                register_task = _register(task, parameters, options, model, dataset, evaluate_task)
-                # Optional: score a file of tweets with the registry alias/version batch_predict_model,
-                # or, when that is empty, with the version just registered.
-                with dsl.If(batch_predict_source != "", name="batch-predict-requested"):
-                    task("batch-predict", parameters, model_version=register_task.outputs["version"])
+            # On a CPU, before any GPU starts: does this run train at all (retrain_policy)?
+            check_task = task(
+                "check-retrain", parameters, dataset=dataset, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER
+            )
+            with dsl.If(check_task.outputs["Output"] == "train", name="retrain-needed"):
+                model = _train_and_select(task, parameters, options, dataset, num_gpus)
+                evaluate_task = task("evaluate", parameters, model=model, dataset=dataset)
+                with dsl.If(evaluate_task.outputs["Output"] == True, name="gate-passed"):  # noqa: E712 (a KFP condition)
+                    register_task = _register(task, parameters, options, model, dataset, evaluate_task)
+                    # Optional: score a file of tweets with the registry alias/version batch_predict_model,
+                    # or, when that is empty, with the version just registered.
+                    with dsl.If(batch_predict_source != "", name="batch-predict-requested"):
+                        task("batch-predict", parameters, model_version=register_task.outputs["version"])
 
     pipeline_config = None
     if options.target == "kubeflow":

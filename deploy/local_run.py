@@ -214,12 +214,25 @@ def latest_run_dir(pipeline_root: str | Path) -> Path:
     return max(runs, key=lambda p: p.stat().st_mtime)
 
 
+def retrain_decision(run_dir: Path) -> str | None:
+    """The check-retrain task's "trained: ..." / "skipped: ..." line (its Markdown's bold line)."""
+    for path in sorted(run_dir.glob("check-retrain/decision"))[:1]:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.startswith(("**trained: ", "**skipped: ")):
+                return line.strip("*")
+    return None
+
+
 def summarize_local_run(run_dir: str | Path, registry_uri: str) -> tuple[str, bool]:
-    """(summary, gate passed) of one run (``run_dir``, or the newest run under it): the metrics, the
-    gate's verdict, the registered version and the report (copied to ``report.html`` in the run's folder)."""
+    """(summary, gate passed) of one run (``run_dir``, or the newest run under it): the retrain decision,
+    the metrics, the gate's verdict, the registered version and the report (copied to ``report.html`` in
+    the run's folder). A run whose check-retrain skipped training is a success: (its summary, True)."""
     run_dir = Path(run_dir)
-    if not (run_dir / "evaluate").exists():
+    if not (run_dir / "preprocess").exists():
         run_dir = latest_run_dir(run_dir)
+    decision = retrain_decision(run_dir)
+    if decision is not None and decision.startswith("skipped: "):
+        return _skipped(run_dir, decision), True
     reports = sorted(run_dir.glob("evaluate/report"))
     if not reports:
         raise TweetSentimentError(f"the run in {run_dir} has no evaluation report")
@@ -228,6 +241,7 @@ def summarize_local_run(run_dir: str | Path, registry_uri: str) -> tuple[str, bo
     lines = [
         "",
         f"run: {run_dir.name}  (artifacts in {run_dir})",
+        *([decision] if decision else []),
         *[describe_selection(json.loads(path.read_text(encoding="utf-8"))) for path in selections[:1]],
         f"evaluated on the {report['split']} split ({report['examples']} tweets):",
         f"  accuracy      {report['accuracy']:.4f}",
@@ -250,6 +264,19 @@ def summarize_local_run(run_dir: str | Path, registry_uri: str) -> tuple[str, bo
         # kfp.local names the artifact file after the output (no suffix): a copy a browser opens as HTML.
         lines.append(f"report: {shutil.copyfile(html_reports[0], run_dir / REPORT_FILE)}")
     return "\n".join(lines), bool(report["gate_passed"])
+
+
+def _skipped(run_dir: Path, decision: str) -> str:
+    """The summary of a run whose check-retrain decided not to train."""
+    lines = [
+        "",
+        f"run: {run_dir.name}  (artifacts in {run_dir})",
+        decision,
+        "nothing trained, nothing registered",
+    ]
+    lines += [f"decision: {p}" for p in sorted(run_dir.glob("check-retrain/decision"))[:1]]
+    lines += [f"drift report: {p}" for p in sorted(run_dir.glob("check-retrain/drift_report"))[:1]]
+    return "\n".join(lines)
 
 
 def _registered(run_dir: Path, registry_uri: str) -> list[str]:

@@ -27,6 +27,7 @@ from tweet_sentiment.settings import default
 TASKS = (
     "check-settings",
     "preprocess",
+    "check-retrain",
     "plan-trials",
     "train",
     "select-model",
@@ -74,6 +75,8 @@ DEFAULT_RESOURCES: dict[str, TaskResources] = {
     # Imports the settings and checks each parameter (a few seconds, well under 256 MiB).
     "check-settings": TaskResources("100m", "500m", "256Mi", "256Mi"),
     "preprocess": TaskResources("1", "2", "2Gi", "2Gi"),
+    # Scores the champion on the eval split like evaluate, tokenises train, runs Evidently (CPU only).
+    "check-retrain": TaskResources("2", "4", "4Gi", "4Gi"),
     "plan-trials": TaskResources("100m", "500m", "256Mi", "256Mi"),
     "train": TaskResources("7", "7.5", "24Gi", "24Gi"),
     # Scores every trial's model on the selection split, like evaluate, and may average the top k.

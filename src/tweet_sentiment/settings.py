@@ -1,7 +1,8 @@
 """Where each pipeline setting's default and help text are declared, once.
 
 A step's settings are the fields of its config dataclass (``PreprocessConfig``, ``TrainConfig``,
-``EvaluateConfig``, ``OnnxExportConfig``, ``MirrorConfig``, ``PredictConfig``, ``SweepConfig``);
+``EvaluateConfig``, ``OnnxExportConfig``, ``MirrorConfig``, ``PredictConfig``, ``SweepConfig``,
+``RetrainConfig``, ``ProfileConfig``);
 settings of the pipeline as a whole are the fields of ``PipelineSettings`` below. Everything else
 reads them through :func:`setting`:
 
@@ -26,6 +27,8 @@ from tweet_sentiment.predict.config import PredictConfig
 from tweet_sentiment.preprocess.config import PreprocessConfig
 from tweet_sentiment.register.onnx_export import OnnxExportConfig
 from tweet_sentiment.registry.mirrors import MirrorConfig
+from tweet_sentiment.registry.profile import ProfileConfig
+from tweet_sentiment.retrain.config import RetrainConfig
 from tweet_sentiment.train.config import TrainConfig
 from tweet_sentiment.train.sweep import SweepConfig
 
@@ -107,6 +110,8 @@ CONFIGS: tuple[type, ...] = (
     MirrorConfig,
     PredictConfig,
     SweepConfig,
+    RetrainConfig,
+    ProfileConfig,
 )
 _TYPES = {"str": str, "int": int, "float": float, "bool": bool}
 

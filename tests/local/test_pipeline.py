@@ -55,6 +55,9 @@ def test_gpu_settings_come_from_compile_options(tmp_path):
 def test_register_runs_only_under_the_gate(tmp_path):
     spec = _documents(pipeline.compile_pipeline(tmp_path / "p.yaml"))[0]
     run_tasks = spec["components"]["comp-exit-handler-1"]["dag"]["tasks"]  # everything but notify
+    # the train loop sits under check-retrain's condition (tests/pipeline/test_retrain_spec.py)
+    (retrain_name,) = [name for name in run_tasks if name.startswith("condition")]
+    run_tasks = spec["components"][run_tasks[retrain_name]["componentRef"]["name"]]["dag"]["tasks"]
     assert "register" not in run_tasks and "register" not in spec["root"]["dag"]["tasks"]
     (condition_name,) = [name for name in run_tasks if name.startswith("condition")]
     condition = run_tasks[condition_name]

@@ -63,6 +63,7 @@ def test_image_registry_and_tag_override_every_component_and_leave_the_defaults(
     assert executors["exec-train"]["container"]["image"] == images.gpu
     assert {name: e["container"]["image"] for name, e in executors.items() if name != "exec-train"} == {
         "exec-preprocess": images.cpu,
+        "exec-check-retrain": images.cpu,
         "exec-evaluate": images.cpu,
         "exec-register": images.cpu,
         "exec-batch-predict": images.cpu,

@@ -13,10 +13,18 @@ WEBHOOK_ENV = "NOTIFY_WEBHOOK_URL"
 
 
 def final_status_message(
-    *, state: str, run: str, task: str, error_code: int | None, error_message: str, pipeline: str
+    *,
+    state: str,
+    run: str,
+    task: str,
+    error_code: int | None,
+    error_message: str,
+    pipeline: str,
+    retrain: str | None = None,
 ) -> dict[str, Any]:
-    """The JSON body: what ended, how, and (when it failed) the error KFP reports."""
-    return {
+    """The JSON body: what ended, how, (when it failed) the error KFP reports and, when the run's
+    check-retrain task recorded one, its decision (``retrain``: "trained: ..." / "skipped: ...")."""
+    message = {
         "pipeline": pipeline,
         "run": run,
         "state": state,
@@ -24,6 +32,25 @@ def final_status_message(
         "task": task,
         "error": {"code": error_code, "message": error_message} if error_message or error_code else None,
     }
+    if retrain is not None:
+        message["retrain"] = retrain
+    return message
+
+
+def retrain_summary(registry_uri: str, run_id: str) -> str | None:
+    """What the run's check-retrain task decided ("trained: ..." / "skipped: ..."), from the check it
+    recorded in the registry; None when it recorded none (policy always, no champion yet) or the
+    registry cannot be read (the notice must go out regardless)."""
+    if not registry_uri or not run_id:
+        return None
+    try:
+        from tweet_sentiment.registry import open_registry
+
+        check = open_registry(registry_uri).find_check(run_id)
+    except Exception as exc:  # noqa: BLE001 - a notice without the decision beats no notice
+        print(f"could not read the retrain check of run {run_id}: {type(exc).__name__}: {exc}", flush=True)
+        return None
+    return None if check is None else str(check["summary"])
 
 
 def post_final_status(

@@ -106,6 +106,29 @@ def export_version(registry: Registry, version: int, directory: Path) -> Path:
     return directory
 
 
+CHECKS_SHOWN = 10
+
+
+def format_checks(checks: list[dict]) -> str:
+    """The retrain checks made against a version as champion, newest last (the last CHECKS_SHOWN)."""
+    if not checks:
+        return "retrain checks: none (never checked as champion)"
+    lines = [f"retrain checks: {len(checks)}, last {min(len(checks), CHECKS_SHOWN)} (newest last):"]
+    for check in checks[-CHECKS_SHOWN:]:
+        today = check.get("champion_today") or {}
+        figures = ", ".join(f"{name} {value:.3f}" for name, value in (check.get("figures") or {}).items())
+        lines.append(
+            f"  {check['checked_at']}  {check['decision']:<5} {check['policy']:<11} {check['snapshot']} "
+            f"(fingerprint {check['fingerprint'][:12]})"
+        )
+        if today:
+            lines.append("      champion today: " + ", ".join(f"{k} {v:.4f}" for k, v in today.items()))
+        if figures:
+            lines.append(f"      measures: {figures}")
+        lines.append(f"      {check['summary']}")
+    return "\n".join(lines)
+
+
 def _follow_in_mirrors(registry: Registry, alias: str, version: int) -> None:
     """The mirrors' champion follows ours (other aliases exist only in this registry)."""
     if alias == CHAMPION:
@@ -121,7 +144,9 @@ def run_models_command(args: argparse.Namespace) -> int:
         elif args.models_action == "show":
             version = registry.resolve(args.version)
             record, mirrors = registry.metadata(version), registry.mirrors(version)
-            print(json.dumps({**record, "mirrors": mirrors} if args.json else record, indent=2))
+            checks = registry.checks(version)
+            shown = {**record, "mirrors": mirrors, "checks": checks} if args.json else record
+            print(json.dumps(shown, indent=2))
             if not args.json:
                 print(f"\nuri: {registry.uri(version)}")
                 run = record.get("pipeline_run") or {}
@@ -132,6 +157,7 @@ def run_models_command(args: argparse.Namespace) -> int:
                     print(f"report: {registry.uri(version)}/{record['report']}")
                 for target, mirror in sorted(mirrors.items()):
                     print(f"mirrored to {target}: {describe(mirror)} ({mirror.get('at', '')})")
+                print(format_checks(checks))
                 print()
                 print(registry.model_card(version))
         elif args.models_action == "promote":

@@ -48,6 +48,7 @@ def run_check_retrain(
     decision_path: str | os.PathLike[str],
     report_path: str | os.PathLike[str],
     metrics: MetricsSink | None = None,
+    run_id: str = "",
     now: dt.datetime | None = None,
     **settings: Any,
 ) -> dict[str, Any]:
@@ -74,7 +75,11 @@ def run_check_retrain(
             registry, version, dataset_dir, eval_split, config, report_path
         )
     decision = decide(config, champion=champion, fingerprint=fingerprint, measures=measures, now=now)
-    record: dict[str, Any] = {"snapshot": stats.get("source", ""), "fingerprint": fingerprint}
+    record: dict[str, Any] = {
+        "run_id": run_id,
+        "snapshot": stats.get("source", ""),
+        "fingerprint": fingerprint,
+    }
     record.update(decision.to_dict())
     record.update(
         checked_at=now.isoformat(timespec="seconds"),
@@ -90,6 +95,11 @@ def run_check_retrain(
         registry.record_check(version, history_entry(record))
     print(f"check-retrain: {decision.summary()}", flush=True)
     return record
+
+
+def check_retrain_task(dataset_dir: str, **arguments: Any) -> str:
+    """The component's call: :func:`run_check_retrain`, answering ``train`` or ``skip``."""
+    return run_check_retrain(dataset_dir, **arguments)["decision"]
 
 
 def _check_champion(registry, version: int, dataset_dir, eval_split: str, config: RetrainConfig, report_path):
@@ -117,6 +127,7 @@ def history_entry(record: dict[str, Any]) -> dict[str, Any]:
     """What the registry keeps of a check: when, on what, the verdict and the figures."""
     return {
         "checked_at": record["checked_at"],
+        "run_id": record["run_id"],
         "snapshot": record["snapshot"],
         "fingerprint": record["fingerprint"],
         "policy": record["policy"],
