@@ -222,6 +222,20 @@ def _register(task, parameters: dict, options: PipelineOptions, model, dataset, 
     return register_task
 
 
+def _train_to_register(
+    task, parameters: dict, options: PipelineOptions, dataset, num_gpus, batch_predict_source
+):
+    """The train loop, evaluate, and under a passed gate register (and the optional batch prediction)."""
+    model = _train_and_select(task, parameters, options, dataset, num_gpus)
+    evaluate_task = task("evaluate", parameters, model=model, dataset=dataset)
+    with dsl.If(evaluate_task.outputs["Output"] == True, name="gate-passed"):  # noqa: E712 (a KFP condition)
+        register_task = _register(task, parameters, options, model, dataset, evaluate_task)
+        # Optional: score a file of tweets with the registry alias/version batch_predict_model,
+        # or, when that is empty, with the version just registered.
+        with dsl.If(batch_predict_source != "", name="batch-predict-requested"):
+            task("batch-predict", parameters, model_version=register_task.outputs["version"])
+
+
 def create_pipeline(options: PipelineOptions | None = None):
     """Return the pipeline function, with placement, caching and retries fixed at compile time.
 
@@ -289,14 +303,7 @@ def create_pipeline(options: PipelineOptions | None = None):
                 "check-retrain", parameters, dataset=dataset, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER
             )
             with dsl.If(check_task.outputs["Output"] == "train", name="retrain-needed"):
-                model = _train_and_select(task, parameters, options, dataset, num_gpus)
-                evaluate_task = task("evaluate", parameters, model=model, dataset=dataset)
-                with dsl.If(evaluate_task.outputs["Output"] == True, name="gate-passed"):  # noqa: E712 (a KFP condition)
-                    register_task = _register(task, parameters, options, model, dataset, evaluate_task)
-                    # Optional: score a file of tweets with the registry alias/version batch_predict_model,
-                    # or, when that is empty, with the version just registered.
-                    with dsl.If(batch_predict_source != "", name="batch-predict-requested"):
-                        task("batch-predict", parameters, model_version=register_task.outputs["version"])
+                _train_to_register(task, parameters, options, dataset, num_gpus, batch_predict_source)
 
     pipeline_config = None
     if options.target == "kubeflow":

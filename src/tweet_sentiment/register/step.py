@@ -42,9 +42,8 @@ def run_register(
     fields (mlflow_tracking_uri, vertex_model, ...): once registered, the version is mirrored there
     (see tweet_sentiment.registry.mirrors; a failed mirror fails the step, the registration stands).
     ``lineage`` (a KFP artifact: ``path`` and ``metadata``) receives :func:`registration_record` of
-    the new version. The version records the run (:func:`pipeline_run_record`) and keeps evaluate's
-    ``html_report_path`` as ``report.html`` and the reference profile of its data
-    (``registry.profile``, ``profile.json``) that later retrain checks compare with.
+    the new version. The version records the run (:func:`pipeline_run_record`), keeps evaluate's
+    ``html_report_path`` as ``report.html`` and its data's profile (``registry.profile``).
     """
     import dataclasses
     import tempfile
@@ -52,14 +51,12 @@ def run_register(
     mirror_fields = {f.name for f in dataclasses.fields(MirrorConfig)}
     mirror_config = MirrorConfig(**{k: settings.pop(k) for k in list(settings) if k in mirror_fields})
     onnx_settings = settings
-
     stats = read_stats(dataset_dir)
     gate, parent, extra = {}, None, {"dataset": {k: v for k, v in stats.items() if k != "fingerprint"}}
     run_extra, files = _run_and_report(pipeline_run_record(run_id, run_name, run_resource), html_report_path)
     extra.update(run_extra)
-    evaluation = None
-    if evaluation_path:
-        evaluation = EvaluationResult.read(evaluation_path)
+    evaluation = EvaluationResult.read(evaluation_path) if evaluation_path else None
+    if evaluation is not None:
         metrics, gate, parent = (
             evaluation.registry_metrics(),
             evaluation.gate_record(),

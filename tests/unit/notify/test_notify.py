@@ -68,3 +68,28 @@ def test_an_unreachable_receiver_is_reported_not_raised(monkeypatch):
     monkeypatch.setattr("tweet_sentiment.notify.step.time.sleep", lambda seconds: None)
     outcome = post_final_status("http://127.0.0.1:9/hook", FAILED, attempts=2, timeout=1)
     assert outcome.startswith("could not post the final status to the webhook after 2 attempts")
+
+
+def test_the_notice_says_what_the_retrain_check_decided(tiny_model_dir, tmp_path):
+    from tweet_sentiment.notify.step import retrain_summary
+    from tweet_sentiment.registry import CHAMPION, open_registry, register_model
+
+    uri = str(tmp_path / "registry")
+    assert retrain_summary(uri, "night-1") is None  # no registry yet, no champion: nothing to say
+    register_model(uri, tiny_model_dir, metrics={}, parameters={}, dataset_fingerprint="x", run_id="r")
+    registry = open_registry(uri)
+    registry.set_alias(CHAMPION, 1)
+    registry.record_check(1, {"run_id": "night-1", "summary": "skipped: same snapshot"})
+    assert retrain_summary(uri, "night-1") == "skipped: same snapshot"
+    assert retrain_summary(uri, "night-2") is None
+    message = final_status_message(
+        state="SUCCEEDED",
+        run="r",
+        task="",
+        error_code=None,
+        error_message="",
+        pipeline="p",
+        retrain=retrain_summary(uri, "night-1"),
+    )
+    assert message["retrain"] == "skipped: same snapshot"
+    assert "retrain" not in FAILED

@@ -271,3 +271,25 @@ def test_registration_killed_halfway_leaves_no_version(registry_uri, tiny_model_
     assert retried.created and registry.versions() == [retried.version]
     assert registry.get_alias(CHAMPION) == retried.version
     assert (registry.model_dir(retried.version) / "model.safetensors").exists()
+
+
+def test_files_stored_with_a_version_and_its_history_of_retrain_checks(registry_uri, tiny_model_dir):
+    from tweet_sentiment.registry import CHAMPION
+
+    result = _register(registry_uri, tiny_model_dir, "run-p", files={"profile.json": '{"format": 1}\n'})
+    registry = open_registry(registry_uri)
+    assert registry.version_file(result.version, "profile.json") == '{"format": 1}\n'
+    assert registry.version_file(result.version, "absent.json") is None
+    with pytest.raises(RegistryError, match="version files must be plain names"):
+        _register(registry_uri, tiny_model_dir, "run-q", files={"metadata.json": "{}"})
+    metadata_before = registry.metadata(result.version)
+    assert registry.checks(result.version) == []
+    registry.set_alias(CHAMPION, result.version)
+    registry.record_check(result.version, {"run_id": "night-1", "decision": "skip", "summary": "skipped: a"})
+    registry.record_check(result.version, {"run_id": "night-2", "decision": "train", "summary": "trained: b"})
+    assert [c["run_id"] for c in registry.checks(result.version)] == ["night-1", "night-2"]
+    assert registry.find_check("night-1")["summary"] == "skipped: a"
+    assert registry.find_check("night-3") is None
+    assert registry.metadata(result.version) == metadata_before  # the version itself never changes
+    with pytest.raises(RegistryError, match="does not exist"):
+        registry.record_check(9, {"run_id": "x"})

@@ -108,3 +108,36 @@ def test_champion_moved_by_hand_moves_in_the_mirrors_too(tiny_model_dir, tmp_pat
     assert main(["models", "promote", "1", "--registry", uri]) == 1
     assert "champion now points at version 1 in the registry, but not in: mlflow" in capsys.readouterr().err
     assert registry.get_alias(CHAMPION) == 1
+
+
+def test_models_show_prints_the_champions_retrain_checks(tiny_model_dir, tmp_path, capsys):
+    import json
+
+    uri = str(tmp_path / "registry")
+    register_model(uri, tiny_model_dir, metrics={}, parameters={}, dataset_fingerprint="x", run_id="r")
+    registry = open_registry(uri)
+    assert main(["models", "show", "1", "--registry", uri]) == 0
+    assert "retrain checks: none (never checked as champion)" in capsys.readouterr().out
+    check = {
+        "checked_at": "2026-12-03T03:00:05+00:00",
+        "run_id": "night-1",
+        "snapshot": "gs://b/tweets/2026-12-02",
+        "fingerprint": "ab" * 32,
+        "policy": "when_needed",
+        "decision": "skip",
+        "summary": "skipped: same snapshot; no measure reached its threshold",
+        "figures": {"label_drift": 0.0, "decay": 0.001},
+        "champion_today": {"accuracy": 0.7321},
+    }
+    registry.record_check(1, check)
+    assert main(["models", "show", "1", "--registry", uri]) == 0
+    shown = capsys.readouterr().out
+    assert "retrain checks: 1, last 1 (newest last):" in shown
+    assert (
+        "2026-12-03T03:00:05+00:00  skip  when_needed gs://b/tweets/2026-12-02 (fingerprint abababababab)"
+        in shown
+    )
+    assert "champion today: accuracy 0.7321" in shown and "measures: label_drift 0.000, decay 0.001" in shown
+    assert "skipped: same snapshot; no measure reached its threshold" in shown
+    assert main(["models", "show", "1", "--json", "--registry", uri]) == 0
+    assert json.loads(capsys.readouterr().out)["checks"] == [check]
