@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,8 @@ def test_on_change_skips_the_snapshot_the_champion_was_trained_on(
     assert _trained(first) and not _trained(second)
     assert not (second / "evaluate").exists() and not (second / "register").exists()
     fingerprint = store.metadata(1)["dataset_fingerprint"]
+    profile = json.loads(store.version_file(1, "profile.json"))  # register kept the data's profile
+    assert profile["snapshot"]["fingerprint"] == fingerprint and len(profile["text_sample"]) > 0
     (check,) = store.checks(1)
     assert (check["decision"], check["fingerprint"]) == ("skip", fingerprint)
     summary, passed = summarize_local_run(second, str(registry))
