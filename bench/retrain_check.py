@@ -104,6 +104,7 @@ def _register(registry: Path, model_dir: Path, dataset: Path) -> dict:
         dataset, model_dir, evaluation_report=report, eval_split="validation", config=ProfileConfig()
     )
     metrics = {k: report[k] for k in ("accuracy", "macro_recall", "macro_precision", "macro_f1")}
+    (registry.parent / PROFILE_FILE).write_text(profile_json(profile), encoding="utf-8")
     register_model(
         str(registry),
         model_dir,
@@ -111,7 +112,7 @@ def _register(registry: Path, model_dir: Path, dataset: Path) -> dict:
         parameters={},
         dataset_fingerprint=read_stats(dataset)["fingerprint"],
         promote=True,
-        files={PROFILE_FILE: profile_json(profile)},
+        files={PROFILE_FILE: registry.parent / PROFILE_FILE},
     )
     return profile
 
