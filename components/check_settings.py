@@ -44,6 +44,16 @@ def check_settings(
     vertex_model: str,
     vertex_serving_image: str,
     webhook_url: str,
+    retrain_policy: str,
+    max_champion_age_days: float,
+    decay_metric: str,
+    max_decay: float,
+    max_label_drift: float,
+    max_length_drift: float,
+    max_text_drift_auc: float,
+    max_prediction_drift: float,
+    max_unknown_rate_increase: float,
+    max_new_word_rate_increase: float,
 ):
     """Refuses the run, naming each bad parameter, its value and the allowed range, when any setting
     is out of its declared range (a value typed into the KFP or Vertex AI UI included), a sweep trial
