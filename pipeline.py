@@ -178,12 +178,8 @@ def _notify_task(task, parameters: dict, options: PipelineOptions):
 
 
 def _train_and_select(task, parameters: dict, options: PipelineOptions, dataset, num_gpus):
-    """One train task per trial of ``sweep`` (one trial when empty), then the best on dev is kept.
-
-    check-settings checks every parameter first (a value typed into the KFP / Vertex UI included):
-    plan-trials, and so every train task, starts only once it passed."""
-    check_task = task("check-settings", parameters)
-    plan_task = task("plan-trials", parameters, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER).after(check_task)
+    """One train task per trial of ``sweep`` (one trial when empty), then the best on dev is kept."""
+    plan_task = task("plan-trials", parameters, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
     with dsl.ParallelFor(plan_task.output, parallelism=options.sweep_parallelism, name="trials") as trial:
         trial_settings = {k: getattr(trial, k) for k in ("run_id", *TRIAL_KEYS)}
         train_task = task(
@@ -298,10 +294,13 @@ def create_pipeline(options: PipelineOptions | None = None):
         parameters = dict(locals())
         with dsl.ExitHandler(_notify_task(task, parameters, options), name="run"):
             dataset = task("preprocess", parameters).outputs["dataset"]
-            # On a CPU, before any GPU starts: does this run train at all (retrain_policy)?
+            # On a CPU, before any GPU starts: every parameter checked (a value typed into the KFP / Vertex
+            # UI included), then: does this run train at all (retrain_policy)? The train loop sits inside
+            # the condition on check-retrain, which runs only once check-settings passed.
+            settings_task = task("check-settings", parameters)
             check_task = task(
                 "check-retrain", parameters, dataset=dataset, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER
-            )
+            ).after(settings_task)
             with dsl.If(check_task.outputs["Output"] == "train", name="retrain-needed"):
                 _train_to_register(task, parameters, options, dataset, num_gpus, batch_predict_source)
 

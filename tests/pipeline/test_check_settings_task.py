@@ -2,7 +2,8 @@
 
 Read from pipeline.py's pipeline compiled for both targets (conftest ``compiled_packages``): the task
 takes every pipeline parameter, each bound to the pipeline input of that name (so a value typed into the
-KFP or Vertex AI UI reaches it), and plan-trials - whose output the train loop iterates over - depends
+KFP or Vertex AI UI reaches it), check-retrain waits for it, and plan-trials - whose output the train loop
+iterates over - sits in the condition on check-retrain's decision, so it depends
 on it; it runs on the CPU image, never from the cache. The component body is the preflight check
 itself (tests/unit/test_preflight.py).
 """
@@ -42,8 +43,17 @@ def test_check_settings_takes_every_pipeline_parameter_from_the_run(spec_of, tar
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_no_train_task_starts_before_the_check_passed(spec_of, target):
-    tasks = _tasks(spec_of(target))
-    assert "check-settings" in tasks["plan-trials"]["dependentTasks"]
+    spec = spec_of(target)
+    tasks = _tasks(spec)
+    # check-retrain waits for check-settings; plan-trials sits in the condition on check-retrain's decision.
+    assert "check-settings" in tasks["check-retrain"]["dependentTasks"]
+    holder = next(
+        name
+        for name, component in spec["components"].items()
+        if "plan-trials" in component.get("dag", {}).get("tasks", {})
+    )
+    condition = next(t for t in tasks.values() if t.get("componentRef", {}).get("name") == holder)
+    assert "check-retrain" in condition["dependentTasks"]
     loop = next(t for t in tasks.values() if t.get("parameterIterator"))
     # The loop of train tasks iterates over plan-trials' output: it cannot start before plan-trials.
     assert loop["parameterIterator"]["items"]["inputParameter"].endswith("plan-trials-Output")

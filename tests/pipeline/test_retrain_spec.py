@@ -39,9 +39,10 @@ def test_the_decision_wraps_train_select_evaluate_and_register(compiled):
     assert "check-retrain" in retrain["dependentTasks"]
     guarded = _nested_tasks(spec, retrain["componentRef"]["name"])
     assert {"plan-trials", "train", "select-model", "evaluate", "register", "batch-predict"} <= guarded
-    # what runs whatever the decision: the data and the check itself
-    assert {"preprocess", "check-retrain"} <= set(run) and not {"preprocess", "check-retrain"} & guarded
-    assert run["check-retrain"]["dependentTasks"] == ["preprocess"]
+    # what runs whatever the decision: the data, the settings check and the decision itself
+    always = {"preprocess", "check-settings", "check-retrain"}
+    assert always <= set(run) and not always & guarded
+    assert sorted(run["check-retrain"]["dependentTasks"]) == ["check-settings", "preprocess"]
 
 
 def test_the_check_is_cpu_only_and_never_cached(compiled):
