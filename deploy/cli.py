@@ -25,6 +25,7 @@ from deploy.schedule_cli import add_schedule_command
 from deploy.serving_cli import add_models_deploy
 from deploy.targets import (
     CompileFn,
+    add_image_flags,
     add_target_flags,
     apply_help_format,
     kubeflow_target,
@@ -219,12 +220,7 @@ def _add_compile_command(commands) -> None:
         "pipeline.vertex.yaml for vertex)",
     )
     cmd.add_argument("--target", choices=TARGETS, default="kubeflow", help="where the YAML will run")
-    cmd.add_argument(
-        "--image-registry",
-        default=DEFAULT_IMAGES.registry,
-        help="container registry the component images are pulled from (not the model registry)",
-    )
-    cmd.add_argument("--tag", default=DEFAULT_IMAGES.tag, help="tag of the component images")
+    add_image_flags(cmd)
     cmd.add_argument(
         "--param",
         action="append",

@@ -53,13 +53,18 @@ def add_connection_flags(cmd) -> None:
     vertex.add_argument("--region", default="us-central1", help="Vertex AI region")
 
 
-def add_target_flags(cmd, *, cache_by_default: bool) -> None:
+def add_image_flags(cmd) -> None:
+    """--image-registry and --tag of the component images (compile, submit, schedule)."""
     cmd.add_argument(
         "--image-registry",
         default=DEFAULT_IMAGES.registry,
         help="container registry the component images are pulled from (not the model registry)",
     )
     cmd.add_argument("--tag", default=DEFAULT_IMAGES.tag, help="tag of the component images")
+
+
+def add_target_flags(cmd, *, cache_by_default: bool) -> None:
+    add_image_flags(cmd)
     cmd.add_argument(
         "--package",
         help="a compiled pipeline YAML to use instead of compiling now (placement flags ignored; "
