@@ -19,8 +19,13 @@ def _spec(path: Path) -> dict:
 def test_trials_run_as_a_bounded_parallel_loop_of_gpu_train_tasks(tmp_path):
     options = pipeline.PipelineOptions(sweep_parallelism=3)
     spec = _spec(pipeline.compile_pipeline(tmp_path / "p.yaml", options))
-    root = spec["components"]["comp-exit-handler-1"]["dag"]["tasks"]  # every task but notify
-    assert "train" not in root
+    # The tasks beside the loop: the retrain condition's DAG (plan-trials, the loop, select, evaluate).
+    (root,) = [
+        c["dag"]["tasks"]
+        for c in spec["components"].values()
+        if any(name.startswith("for-loop") for name in c.get("dag", {}).get("tasks", {}))
+    ]
+    assert "train" not in root and "plan-trials" in root
     (loop_name,) = [name for name in root if name.startswith("for-loop")]
     loop = root[loop_name]
     assert loop["iteratorPolicy"]["parallelismLimit"] == 3
