@@ -42,6 +42,11 @@ RECIPES: dict[str, dict] = {
     "plain-select": {"learning_rate": 5e-5, "epochs": 2.0},
     "lr5e-5-cw0.25": {"learning_rate": 5e-5, "class_weight_power": 0.25},
     "lr5e-5-cw0.25-ls0.1": {"learning_rate": 5e-5, "class_weight_power": 0.25, "label_smoothing": 0.1},
+    # Issue 22: candidates on the temporal yardstick (each one setting away from the defaults).
+    "seed43": {"seed": 43},
+    "lr5e-5": {"learning_rate": 5e-5},
+    "lld0.8": {"layer_lr_decay": 0.8},
+    "ls0.1": {"label_smoothing": 0.1},
 }
 
 
