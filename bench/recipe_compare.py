@@ -1,6 +1,14 @@
-"""Issue 13: compare the recipes that ``bench.recipe_on_dev`` trained, on dev, as the decision rule asks.
+"""Issues 13 and 22: compare the recipes that ``bench.recipe_on_dev`` trained, as the decision rule asks.
 
-    python -m bench.recipe_compare --out /tmp/rod --baseline defaults
+    python -m bench.recipe_compare --out /tmp/rod --baseline defaults                     # on dev (issue 13)
+    python -m bench.recipe_compare --out /tmp/rt --split validation \
+        --ensemble seeds=defaults+seed43 --soup soup-seeds=defaults+seed43               # issue 22
+
+``--split validation`` runs the paired bootstrap on the validation rows instead (issue 22: the temporal
+copy's validation is the yardstick for recipe choices, its dev only picks checkpoints). ``--ensemble
+NAME=a+b+...`` adds the average of those recipes' class probabilities (one prediction per row from
+several models: N times the inference), ``--soup NAME=a+b+...`` the uniform average of their weights
+(one model, what the select step's ``soup_top_k`` builds), each compared with the baseline like a recipe.
 
 For every recipe in ``<out>/results.jsonl`` (the newest full run of each), prints:
 
@@ -36,19 +44,55 @@ def newest_runs(out: Path) -> dict[str, dict]:
     return runs
 
 
-def dev_predictions(out: Path, recipe: str) -> np.ndarray:
-    path = out / "models" / f"{recipe}.dev_probabilities.npy"
+def probabilities(out: Path, recipe: str, split: str = "dev") -> np.ndarray:
+    path = out / "models" / f"{recipe}.{split}_probabilities.npy"
     if not path.exists():  # a run from before recipe_on_dev kept them
-        score_saved_model(out / "models", recipe, out / "dataset", "dev")
-    return np.load(path).argmax(axis=1)
+        score_saved_model(out / "models", recipe, out / "dataset", split)
+    return np.load(path)
+
+
+def dev_predictions(out: Path, recipe: str, split: str = "dev") -> np.ndarray:
+    return probabilities(out, recipe, split).argmax(axis=1)
+
+
+def parse_members(spec: str) -> tuple[str, list[str]]:
+    name, _, members = spec.partition("=")
+    if not name or len(members.split("+")) < 2:
+        raise SystemExit(f"expected NAME=recipe+recipe[+...], got {spec!r}")
+    return name, members.split("+")
+
+
+def ensemble_predictions(out: Path, members: list[str], split: str) -> np.ndarray:
+    """Argmax of the members' averaged class probabilities on ``split``."""
+    return np.mean([probabilities(out, m, split) for m in members], axis=0).argmax(axis=1)
+
+
+def make_soup(out: Path, name: str, members: list[str]) -> None:
+    """``<out>/models/<name>``: the first member's model with the uniform average of the members' weights,
+    scored on dev and validation like a trained recipe (its probabilities kept beside it)."""
+    import shutil
+
+    from safetensors.torch import save_file
+
+    from tweet_sentiment.train.sweep import MODEL_WEIGHTS, uniform_soup
+
+    models = out / "models"
+    if (models / f"{name}.validation_probabilities.npy").exists():
+        return
+    shutil.rmtree(models / name, ignore_errors=True)
+    shutil.copytree(models / members[0], models / name)
+    weights = uniform_soup([models / m for m in members])
+    save_file(weights, str(models / name / MODEL_WEIGHTS), metadata={"format": "pt"})
+    for split in ("dev", "validation"):
+        score_saved_model(models, name, out / "dataset", split)
+
+
+def macro_recall(truth, predicted) -> float:
+    return recall_score(truth, predicted, average="macro", labels=[0, 1, 2], zero_division=0)
 
 
 def paired_bootstrap(labels: np.ndarray, a: np.ndarray, b: np.ndarray, resamples: int, seed: int = 0):
     """Macro-recall of a minus b on the full rows, and the 2.5 / 97.5 percentiles over resampled rows."""
-
-    def macro_recall(truth, predicted):
-        return recall_score(truth, predicted, average="macro", labels=[0, 1, 2], zero_division=0)
-
     rng = np.random.default_rng(seed)
     differences = []
     for _ in range(resamples):
@@ -77,19 +121,36 @@ def history_choices(out: Path, recipe: str) -> dict:
     }
 
 
+def compared(labels, predictions, baseline, resamples, name) -> dict:
+    diff, low, high = paired_bootstrap(labels, predictions, baseline, resamples)
+    return {f"macro_recall_minus_{name}_points": [round(100 * v, 2) for v in (diff, low, high)]}
+
+
+def split_figures(labels: np.ndarray, predictions: np.ndarray) -> dict:
+    recalls = recall_score(labels, predictions, average=None, labels=[0, 1, 2], zero_division=0)
+    return {
+        "accuracy": round(float((labels == predictions).mean()), 4),
+        "macro_recall": round(macro_recall(labels, predictions), 4),
+        "recall_neg_neu_pos": [round(float(r), 3) for r in recalls],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.recipe_compare", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--out", type=Path, default=Path("/tmp/recipe_on_dev"))
     parser.add_argument("--baseline", default="defaults")
+    parser.add_argument("--split", default="dev", choices=["dev", "validation"])
+    parser.add_argument("--ensemble", action="append", default=[], metavar="NAME=a+b[+...]")
+    parser.add_argument("--soup", action="append", default=[], metavar="NAME=a+b[+...]")
     parser.add_argument("--resamples", type=int, default=2000)
     args = parser.parse_args(argv)
     from tweet_sentiment.core.dataset import load_split
 
     runs = newest_runs(args.out)
-    labels = np.asarray(load_split(args.out / "dataset", "dev").labels)
-    baseline = dev_predictions(args.out, args.baseline)
+    labels = np.asarray(load_split(args.out / "dataset", args.split).labels)
+    baseline = dev_predictions(args.out, args.baseline, args.split)
     for recipe, result in runs.items():
         row = {
             "recipe": recipe,
@@ -100,15 +161,20 @@ def main(argv: list[str] | None = None) -> int:
             "history": history_choices(args.out, recipe),
         }
         if recipe != args.baseline:
-            diff, low, high = paired_bootstrap(
-                labels, dev_predictions(args.out, recipe), baseline, args.resamples
-            )
-            row[f"dev_macro_recall_minus_{args.baseline}_points"] = [
-                round(100 * diff, 2),
-                round(100 * low, 2),
-                round(100 * high, 2),
-            ]
+            predictions = dev_predictions(args.out, recipe, args.split)
+            row |= compared(labels, predictions, baseline, args.resamples, args.baseline)
         print(json.dumps(row))
+    for spec in args.soup:
+        name, members = parse_members(spec)
+        make_soup(args.out, name, members)
+        predictions = dev_predictions(args.out, name, args.split)
+        row = {"soup": name, "members": members, args.split: split_figures(labels, predictions)}
+        print(json.dumps(row | compared(labels, predictions, baseline, args.resamples, args.baseline)))
+    for spec in args.ensemble:
+        name, members = parse_members(spec)
+        predictions = ensemble_predictions(args.out, members, args.split)
+        row = {"ensemble": name, "members": members, args.split: split_figures(labels, predictions)}
+        print(json.dumps(row | compared(labels, predictions, baseline, args.resamples, args.baseline)))
     return 0
 
 
