@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from tweet_sentiment.core.errors import ConfigError, TweetSentimentError
 from tweet_sentiment.model.loading import DEFAULT_MODEL
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-# The learning-rate rule (issue 22): the rate tuned on a 384-wide encoder (MiniLM-L6), scaled by 384 /
-# hidden_size for wider ones (4e-5 for DistilBERT and base-size encoders), never above it. Adam moves every
-# weight by about the rate, so the change of a unit's input grows with its fan-in: the step that is right
-# at width 384 is twice too large at 768. Checked on all-mpnet-base-v2 in BENCHMARKS.md (issue 22).
-REFERENCE_LEARNING_RATE = 8e-5
-REFERENCE_WIDTH = 384
-AUTO_LEARNING_RATE = 0.0
 TENSORBOARD_DIR = "tensorboard"
 
 
@@ -46,12 +39,7 @@ class TrainConfig:
         default=3.0, metadata={"help": "Passes over the training split (fractions allowed)."}
     )
     learning_rate: float = field(
-        default=AUTO_LEARNING_RATE,
-        metadata={
-            "help": "Peak AdamW learning rate (of the top layer with layer_lr_decay). 0 (the default): "
-            f"by the encoder's width, {REFERENCE_LEARNING_RATE:g} x {REFERENCE_WIDTH} / hidden_size, at most "
-            f"{REFERENCE_LEARNING_RATE:g} (MiniLM-L6: 8e-05; DistilBERT, base-size encoders: 4e-05)."
-        },
+        default=8e-5, metadata={"help": "Peak AdamW learning rate (of the top layer with layer_lr_decay)."}
     )
     batch_size: int = field(
         default=32, metadata={"help": "Examples per optimizer step and per process (DDP: per rank)."}
@@ -162,10 +150,8 @@ class TrainConfig:
         problems = []
         if self.epochs <= 0:
             problems.append(f"epochs must be > 0, got {self.epochs}")
-        if not (math.isfinite(self.learning_rate) and self.learning_rate >= 0):
-            problems.append(
-                f"learning_rate must be > 0 (or 0: by the encoder's width), got {self.learning_rate}"
-            )
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            problems.append(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.batch_size < 1:
             problems.append(f"batch_size must be >= 1, got {self.batch_size}")
         if not 8 <= self.max_length <= 4096:
@@ -192,15 +178,3 @@ class TrainConfig:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
         if problems:
             raise InvalidTrainConfig(problems)
-
-
-def learning_rate_for(hidden_size: int) -> float:
-    """The rate the rule gives an encoder of this width (``learning_rate=0``)."""
-    return REFERENCE_LEARNING_RATE * min(1.0, REFERENCE_WIDTH / hidden_size)
-
-
-def with_learning_rate_for(config: TrainConfig, hidden_size: int) -> TrainConfig:
-    """``config`` with ``learning_rate=0`` replaced by the rule's rate for this width; others unchanged."""
-    if config.learning_rate != AUTO_LEARNING_RATE:
-        return config
-    return replace(config, learning_rate=learning_rate_for(hidden_size))

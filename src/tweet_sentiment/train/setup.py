@@ -22,7 +22,7 @@ from tweet_sentiment.train.blocks import (
     linear_schedule,
     seed_everything,
 )
-from tweet_sentiment.train.config import TrainConfig, with_learning_rate_for
+from tweet_sentiment.train.config import TrainConfig
 from tweet_sentiment.train.distributed import Distributed
 
 
@@ -68,7 +68,6 @@ def set_up(
         eval_split = load_split(dataset_dir, config.eval_split)
     tokenizer = load_tokenizer(config.model_name)
     model = load_classifier(config.model_name, fresh_head=True).to(device)
-    config = with_learning_rate_for(config, model.config.hidden_size)
     dtype = autocast_dtype(config.precision, device)
     encoded = tokenizer(train_split.texts, truncation=True, max_length=config.max_length)["input_ids"]
     lengths = [len(ids) for ids in encoded]
