@@ -6,8 +6,8 @@
 A full run of a base-size encoder does not fit a 2-core session, so every rate is trained on the same
 fixed slice of the train split (``--train-rows``, drawn with a fixed seed; ``--epochs``, last step kept:
 no dev scoring) and scored on the same fixed slice of validation (``--val-rows``). ``--dataset`` is a
-Dataset artifact (e.g. the one ``bench.recipe_on_dev`` prepared from the temporal copy). ``auto`` in
-``--lrs`` is the per-encoder rule (``learning_rate=0``), recorded with the rate it chose. Prints one
+Dataset artifact (e.g. the one ``bench.recipe_on_dev`` prepared from the temporal copy). (The runs of
+BENCHMARKS.md, issue 22, named 4e-5 ``auto``: a width rule tried at 69061e1 and reverted.) Prints one
 JSON line per rate and then, for each rate, the paired-bootstrap 95 % interval of its validation
 macro-recall minus the best rate's. A short slice favours larger rates (fewer steps to learn in), so
 read a rate that is *worse* than a larger one as real and a rate that is better by a hair as noise.
@@ -49,7 +49,7 @@ def run_rate(encoder: str, rate: str, data: Path, out: Path, epochs: float, batc
     name = f"lr-{rate}"
     config = TrainConfig(
         model_name=encoder,
-        learning_rate=0.0 if rate == "auto" else float(rate),
+        learning_rate=float(rate),
         epochs=epochs,
         batch_size=batch_size,
         eval_split="",
@@ -77,7 +77,7 @@ def run_rate(encoder: str, rate: str, data: Path, out: Path, epochs: float, batc
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.encoder_lr", description=__doc__.split("\n\n")[0])
     parser.add_argument("--encoder", required=True, help="model source (hub id, directory, pkg:...)")
-    parser.add_argument("--lrs", default="2e-5,4e-5,8e-5", help="comma-separated rates; 'auto' = the rule")
+    parser.add_argument("--lrs", default="2e-5,4e-5,8e-5", help="comma-separated rates")
     parser.add_argument("--dataset", type=Path, required=True, help="a Dataset artifact (train, validation)")
     parser.add_argument("--train-rows", type=int, default=3200)
     parser.add_argument("--val-rows", type=int, default=2000)

@@ -22,10 +22,10 @@ BAD_SETTINGS = [
     (["--min-macro-recall", "-0.1"], "min_macro_recall=-0.1", "min_macro_recall"),
     (["--max-regression", "2"], "max_regression=2", "max_regression"),
     (["--epochs", "0"], "epochs=0", "epochs"),
-    (["--lr=-1e-5"], "learning_rate=-1e-5", "learning_rate"),  # 0 is the default (by width)
+    (["--lr", "0"], "learning_rate=0", "learning_rate"),
     (["--lr", "5"], "learning_rate=5", "learning_rate"),
     (["--sweep", '[{"learning_rate": 5}]'], 'sweep=[{"learning_rate": 5}]', "sweep"),
-    (["--sweep", '[{"learning_rate": -1}]'], 'sweep=[{"learning_rate": -1}]', "sweep"),
+    (["--sweep", '[{"learning_rate": 0}]'], 'sweep=[{"learning_rate": 0}]', "sweep"),
     (["--sweep", "[{"], "sweep=[{", "sweep"),
     (["--sweep", '[{"lr": 1e-5}]'], 'sweep=[{"lr": 1e-5}]', "sweep"),
     (["--batch-size", "0"], "batch_size=0", "batch_size"),

@@ -22,7 +22,7 @@ RANGE_CASES = {
     "min_macro_recall": (-0.1, "min_macro_recall=-0.1: must be between 0 and 1"),
     "max_regression": (2.0, "max_regression=2.0: must be between 0 and 1"),
     "epochs": (0.0, "epochs=0.0: must be > 0"),
-    "learning_rate": (-1e-5, "learning_rate=-1e-05: must be > 0 (or 0: by the encoder's width)"),
+    "learning_rate": (0.0, "learning_rate=0.0: must be > 0"),
     "batch_size": (0, "batch_size=0: must be >= 1"),
     "max_length": (4, "max_length=4: must be between 8 and 4096"),
     "class_weight_power": (2.0, "class_weight_power=2.0: must be in [0, 1]"),

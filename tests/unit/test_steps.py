@@ -55,7 +55,7 @@ def test_train_is_seeded(dataset_dir, tiny_model_dir, tmp_path):
 
 def test_train_config_rejects_nonsense():
     with pytest.raises(ConfigError, match="learning_rate must be > 0.*batch_size must be >= 1"):
-        TrainConfig(learning_rate=-1e-5, batch_size=0)
+        TrainConfig(learning_rate=0, batch_size=0)
 
 
 def test_missing_model_directory_is_a_clear_error(dataset_dir, tmp_path):

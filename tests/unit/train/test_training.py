@@ -63,7 +63,7 @@ def test_class_weights_lift_the_minority_class():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ({"learning_rate": -1e-5}, "learning_rate"),  # 0 is the default: by the encoder's width
+        ({"learning_rate": 0}, "learning_rate"),
         ({"checkpoint_every_steps": 0}, "checkpoint_every_steps"),
         ({"layer_lr_decay": 1.5}, "layer_lr_decay"),
         ({"precision": "int8"}, "precision"),
