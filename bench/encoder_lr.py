@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.recipe_compare import paired_bootstrap
+from bench.recipe_compare import compared
 
 
 def write_slice(dataset: Path, out: Path, train_rows: int, val_rows: int, seed: int) -> Path:
@@ -101,19 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     best_predictions = np.load(args.out / f"lr-{best['rate']}.validation_probabilities.npy").argmax(axis=1)
     for result in results:
         predictions = np.load(args.out / f"lr-{result['rate']}.validation_probabilities.npy").argmax(axis=1)
-        diff, low, high = paired_bootstrap(labels, predictions, best_predictions, 2000)
-        print(
-            json.dumps(
-                {
-                    "rate": result["rate"],
-                    f"macro_recall_minus_lr-{best['rate']}_points": [
-                        round(100 * diff, 2),
-                        round(100 * low, 2),
-                        round(100 * high, 2),
-                    ],
-                }
-            )
-        )
+        row = compared(labels, predictions, best_predictions, 2000, f"lr-{best['rate']}", "validation")
+        print(json.dumps({"rate": result["rate"], **row}))
     return 0
 
 

@@ -51,7 +51,7 @@ def probabilities(out: Path, recipe: str, split: str = "dev") -> np.ndarray:
     return np.load(path)
 
 
-def dev_predictions(out: Path, recipe: str, split: str = "dev") -> np.ndarray:
+def predictions_of(out: Path, recipe: str, split: str = "dev") -> np.ndarray:
     return probabilities(out, recipe, split).argmax(axis=1)
 
 
@@ -121,9 +121,10 @@ def history_choices(out: Path, recipe: str) -> dict:
     }
 
 
-def compared(labels, predictions, baseline, resamples, name) -> dict:
+def compared(labels, predictions, baseline, resamples, name, split) -> dict:
+    """``{split}_macro_recall_minus_{name}_points``: [difference, 2.5 %, 97.5 %] of the paired bootstrap."""
     diff, low, high = paired_bootstrap(labels, predictions, baseline, resamples)
-    return {f"macro_recall_minus_{name}_points": [round(100 * v, 2) for v in (diff, low, high)]}
+    return {f"{split}_macro_recall_minus_{name}_points": [round(100 * v, 2) for v in (diff, low, high)]}
 
 
 def split_figures(labels: np.ndarray, predictions: np.ndarray) -> dict:
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
 
     runs = newest_runs(args.out)
     labels = np.asarray(load_split(args.out / "dataset", args.split).labels)
-    baseline = dev_predictions(args.out, args.baseline, args.split)
+    baseline = predictions_of(args.out, args.baseline, args.split)
     for recipe, result in runs.items():
         row = {
             "recipe": recipe,
@@ -161,20 +162,20 @@ def main(argv: list[str] | None = None) -> int:
             "history": history_choices(args.out, recipe),
         }
         if recipe != args.baseline:
-            predictions = dev_predictions(args.out, recipe, args.split)
-            row |= compared(labels, predictions, baseline, args.resamples, args.baseline)
+            predictions = predictions_of(args.out, recipe, args.split)
+            row |= compared(labels, predictions, baseline, args.resamples, args.baseline, args.split)
         print(json.dumps(row))
-    for spec in args.soup:
+    combined = [("soup", spec) for spec in args.soup] + [("ensemble", spec) for spec in args.ensemble]
+    for kind, spec in combined:
         name, members = parse_members(spec)
-        make_soup(args.out, name, members)
-        predictions = dev_predictions(args.out, name, args.split)
-        row = {"soup": name, "members": members, args.split: split_figures(labels, predictions)}
-        print(json.dumps(row | compared(labels, predictions, baseline, args.resamples, args.baseline)))
-    for spec in args.ensemble:
-        name, members = parse_members(spec)
-        predictions = ensemble_predictions(args.out, members, args.split)
-        row = {"ensemble": name, "members": members, args.split: split_figures(labels, predictions)}
-        print(json.dumps(row | compared(labels, predictions, baseline, args.resamples, args.baseline)))
+        if kind == "soup":
+            make_soup(args.out, name, members)
+            predictions = predictions_of(args.out, name, args.split)
+        else:
+            predictions = ensemble_predictions(args.out, members, args.split)
+        row = {kind: name, "members": members, args.split: split_figures(labels, predictions)}
+        row |= compared(labels, predictions, baseline, args.resamples, args.baseline, args.split)
+        print(json.dumps(row))
     return 0
 
 
