@@ -10,11 +10,15 @@ kfp finds them in the engine instead of pulling. What differs from the subproces
 * the containers run as the invoking user (their files on this disk are that user's) on the host
   network (a ``gs://`` endpoint on loopback, such as ``STORAGE_EMULATOR_HOST``, is reachable);
 * a few environment variables pass through (hub offline switches and token, the storage emulator,
-  Google credentials - whose file is mounted read-only -, proxies).
+  Google credentials - whose file is mounted read-only -, proxies);
+* a step's container is removed only after its exit code is read (``run_container``): kfp 2.17's own
+  runner starts it with ``auto_remove=True`` and, when the engine removes a fast-failing container
+  before ``wait()`` reads its status, reports the step as succeeded (kubeflow/pipelines#13332).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,6 +135,42 @@ def prepare_docker_run(args, arguments: dict):
     return docker_runner(images, paths), images
 
 
+def run_container(client, image: str, command: list[str], volumes: dict, **container_run_args) -> int:
+    """kfp.local's ``run_docker_container`` with the step's real exit code: the container is kept until
+    ``wait()`` has read it, then removed (kfp starts it with ``auto_remove=True``, and a ``NotFound``
+    from a container the engine already removed counts there as success: kubeflow/pipelines#13332,
+    fixed by the unmerged pull requests #13402 and #13907). The console lines are kfp's own."""
+    import docker
+    from kfp.local.docker_task_handler import add_latest_tag_if_not_present
+
+    image = add_latest_tag_if_not_present(image)  # present: check_images_present ran before the run
+    print(f"Found image {image!r}\n")
+    container = client.containers.run(
+        image=image,
+        command=command,
+        detach=True,
+        stdout=True,
+        stderr=True,
+        volumes=volumes,
+        **container_run_args,
+    )
+    try:
+        for line in container.logs(stream=True):
+            print(line.decode(), end="")
+        return container.wait()["StatusCode"]
+    finally:
+        with contextlib.suppress(docker.errors.APIError):  # the status is read; cleanup cannot change it
+            container.remove(force=True)
+
+
+def use_exit_code_preserving_runner() -> None:
+    """Route kfp.local's DockerRunner tasks through ``run_container`` (kfp looks the function up in its
+    module on every task). Called when a docker run is prepared, never at import."""
+    from kfp.local import docker_task_handler
+
+    docker_task_handler.run_docker_container = run_container
+
+
 def docker_runner(images: ImageSet, paths: ContainerPaths):
     """A kfp.local.DockerRunner for the run: the images checked, mounts, user, network, environment."""
     from kfp import local
@@ -138,6 +178,7 @@ def docker_runner(images: ImageSet, paths: ContainerPaths):
     from deploy.images import docker_client
 
     check_images_present(images, docker_client())
+    use_exit_code_preserving_runner()
     environment = container_environment(paths)
     return local.DockerRunner(
         mounts=paths.docker_mounts(),

@@ -9,12 +9,14 @@ base (its inputs label) and the engine's layer cache, so a rerun takes seconds t
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
 
 import pipeline
 from components._images import ImageSet
+from deploy.docker_run import use_exit_code_preserving_runner
 from deploy.local_run import LOG_FILE
 from tests.containers.build import BASE_IMAGE, IMAGES, ROOT, host_cpu_torch_wheel, run_cli
 from tests.fakes.tweets import make_tweets, write_jsonl
@@ -189,6 +191,42 @@ def test_bad_data_fails_in_preprocess_with_the_subprocess_runners_error(engine, 
     assert sub[-1].endswith("quarantine.jsonl"), sub[-1]
     assert dock[-1].startswith(f"pipeline failed in task 'preprocess': {data}: 5 bad row(s)"), dock[-1]
     assert not list((tmp_path / "r2").glob("versions/*"))
+
+
+def test_a_step_whose_container_is_gone_before_its_status_is_read_still_fails(
+    engine, images, tmp_path, monkeypatch
+):
+    """kubeflow/pipelines#13332 made certain rather than left to a loaded machine: ``wait()`` is slowed,
+    so the engine has long finished with the exited container when its exit code is asked for (kfp's
+    own runner has removed it by then and reports the step as succeeded: CI saw that once)."""
+    import docker.models.containers
+    from kfp import local
+    from kfp.local import docker_task_handler
+    from kfp.local.status import Status
+
+    real_wait = docker.models.containers.Container.wait
+
+    def slow_wait(container, *args, **kwargs):
+        time.sleep(2)
+        return real_wait(container, *args, **kwargs)
+
+    monkeypatch.setattr(docker.models.containers.Container, "wait", slow_wait)
+    # put kfp's function back after the test, whatever use_exit_code_preserving_runner installs
+    monkeypatch.setattr(docker_task_handler, "run_docker_container", docker_task_handler.run_docker_container)
+    use_exit_code_preserving_runner()
+
+    def leftovers() -> set[str]:
+        return {c.id for c in engine.containers.list(all=True, filters={"ancestor": images.cpu})}
+
+    before = leftovers()
+    step = docker_task_handler.DockerTaskHandler(
+        image=images.cpu,
+        full_command=["sh", "-c", "echo failing; exit 3"],
+        pipeline_root=str(tmp_path),
+        runner=local.DockerRunner(),
+    )
+    assert step.run() == Status.FAILURE
+    assert leftovers() == before  # removed once its status was read
 
 
 def test_gs_registry_through_the_storage_emulator(
