@@ -5,10 +5,10 @@
 
 The temporal copy's train split excludes every tweet of TweetEval's validation and test splits (its
 README), so the models ``bench.recipe_on_dev`` trained there can be scored on TweetEval's validation
-without leakage. The data is prepared as the pipeline does (``<out>/second/dataset``: preprocess, eval
-split ``validation``); each model is scored by ``recipe_on_dev.score_saved_model`` into ``<out>/second/``
-(the temporal probabilities stay untouched) and compared with the baseline by the paired bootstrap of
-``recipe_compare.compared``.
+without leakage. ``<out>/second`` is laid out as a ``recipe_on_dev`` output of its own: ``dataset``
+prepared as the pipeline does (``recipe_on_dev.prepare_dataset``), ``models/<recipe>`` linked to the
+trained models, and their probabilities scored and kept there by ``recipe_compare.predictions_of`` (the
+temporal ones stay untouched); each is compared with the baseline by ``recipe_compare.compared``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.recipe_compare import compared, split_figures
-from bench.recipe_on_dev import score_saved_model
+from bench.recipe_compare import compared, predictions_of, split_figures
+from bench.recipe_on_dev import prepare_dataset
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,23 +32,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resamples", type=int, default=2000)
     args = parser.parse_args(argv)
     from tweet_sentiment.core.dataset import load_split
-    from tweet_sentiment.preprocess.step import run_preprocess
+    from tweet_sentiment.preprocess.config import PreprocessConfig
 
     second = args.out / "second"
-    dataset = second / "dataset"
-    if not (dataset / "stats.json").exists():
-        run_preprocess(str(Path(args.data).resolve()), str(dataset), eval_split="validation")
-    labels = np.asarray(load_split(dataset, "validation").labels)
+    prepare_dataset(Path(args.data).resolve(), second / "dataset", PreprocessConfig.dev_fraction)
+    labels = np.asarray(load_split(second / "dataset", "validation").labels)
     recipes = list(dict.fromkeys([args.baseline, *args.recipes.split(",")]))
-    predictions = {}
+    (second / "models").mkdir(exist_ok=True)
     for recipe in recipes:
-        link = second / recipe
+        link = second / "models" / recipe
         if not link.exists():
             link.symlink_to((args.out / "models" / recipe).resolve())
-        scored = second / f"{recipe}.validation_probabilities.npy"
-        if not scored.exists():
-            score_saved_model(second, recipe, dataset, "validation")
-        predictions[recipe] = np.load(scored).argmax(axis=1)
+    predictions = {recipe: predictions_of(second, recipe, "validation") for recipe in recipes}
     for recipe in recipes:
         row = {"recipe": recipe, "validation": split_figures(labels, predictions[recipe])}
         if recipe != args.baseline:
