@@ -40,7 +40,15 @@ def write_slice(dataset: Path, out: Path, train_rows: int, val_rows: int, seed: 
     return out
 
 
-def run_rate(encoder: str, rate: str, data: Path, out: Path, epochs: float, batch_size: int) -> dict:
+def run_rate(
+    encoder: str,
+    rate: str,
+    data: Path,
+    out: Path,
+    epochs: float,
+    batch_size: int,
+    layer_lr_decay: float | None,
+) -> dict:
     from tweet_sentiment.core.dataset import load_split
     from tweet_sentiment.model.scoring import score_model
     from tweet_sentiment.train.config import TrainConfig
@@ -54,6 +62,7 @@ def run_rate(encoder: str, rate: str, data: Path, out: Path, epochs: float, batc
         batch_size=batch_size,
         eval_split="",
         progress=False,
+        **({} if layer_lr_decay is None else {"layer_lr_decay": layer_lr_decay}),
     )
     started = time.perf_counter()
     summary = train(config, data, out / name)
@@ -63,6 +72,7 @@ def run_rate(encoder: str, rate: str, data: Path, out: Path, epochs: float, batc
     return {
         "rate": rate,
         "learning_rate": summary["config"]["learning_rate"],
+        "layer_lr_decay": summary["config"]["layer_lr_decay"],
         "encoder": encoder,
         "train_rows": summary.get("train_examples"),
         "steps": summary["steps"],
@@ -84,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0, help="seed of the slices")
+    parser.add_argument(
+        "--layer-lr-decay", type=float, default=None, help="for every rate (default: TrainConfig's)"
+    )
     parser.add_argument("--out", type=Path, default=Path("/tmp/encoder_lr"))
     args = parser.parse_args(argv)
     data = write_slice(args.dataset, args.out / "slice", args.train_rows, args.val_rows, args.seed)
@@ -92,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     labels = np.asarray(load_split(data, "validation").labels)
     results = []
     for rate in args.lrs.split(","):
-        result = run_rate(args.encoder, rate, data, args.out, args.epochs, args.batch_size)
+        result = run_rate(
+            args.encoder, rate, data, args.out, args.epochs, args.batch_size, args.layer_lr_decay
+        )
         results.append(result)
         with open(args.out / "results.jsonl", "a", encoding="utf-8") as handle:
             handle.write(json.dumps(result) + "\n")
