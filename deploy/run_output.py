@@ -127,7 +127,8 @@ class RunOutput(io.TextIOBase):
     def _task_line(self, line: str) -> None:
         task = self._task
         task.lines.append(line)
-        record = line.find('{"epoch"')  # a record may follow the bar's last redraw on the same line
+        # A record may follow the bar's last redraw on the same line.
+        record = min((i for i in map(line.find, _RECORD_STARTS) if i >= 0), default=-1)
         if record >= 0:
             line, record_text = line[:record], line[record:]
         if (match := _PROGRESS.match(line)) and match.group(1) in PROGRESS_BARS:
@@ -172,14 +173,20 @@ class RunOutput(io.TextIOBase):
         self.console.flush()
 
 
+# The train step's records that the console shows: each evaluation, and min_steps raising the epochs.
+_RECORD_STARTS = ('{"epoch"', '{"min_steps"')
+
+
 def _describe_record(line: str) -> str:
-    """A training record (``{"epoch": 1, "step": 11, ...}``) as a short line."""
+    """A training record (``{"epoch": 1, "step": 11, ...}``, ``{"min_steps": 64, ...}``) as a short line."""
     try:
         record = json.loads(line)
     except json.JSONDecodeError:
         return line
     parts = [
-        f"{key.replace('_', ' ')} {value:.4g}" if isinstance(value, float) else f"{key} {value}"
+        f"{key.replace('_', ' ')} {value:.4g}"
+        if isinstance(value, float)
+        else f"{key.replace('_', ' ')} {value}"
         for key, value in record.items()
         if not isinstance(value, bool)
     ]

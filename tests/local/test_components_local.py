@@ -74,7 +74,8 @@ def test_preprocess_component_fails_on_bad_data(local_runner, tmp_path):
 def test_train_component_writes_a_model(trained):
     model = trained.output
     assert (Path(model.path) / "model.safetensors").exists()
-    assert model.metadata["steps"] == 60  # ceil(90 / 16) steps in each of 10 epochs
+    # ceil(90 / 16) = 6 steps in each of 10 epochs: 60, under the default min_steps (64), so 11 epochs
+    assert model.metadata["steps"] == 66
     assert model.metadata["param_model_name"]
 
 

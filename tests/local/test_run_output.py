@@ -20,6 +20,7 @@ from deploy.run_output import RunOutput, TaskFailure, parse_failure, warnings_to
 def draws_progress() -> str:
     import sys
 
+    print('{"min_steps": 64, "epochs": 3.0, "raised_to_epochs": 6, "steps": 66, "steps_per_epoch": 11}')
     for step in range(1, 9):
         sys.stdout.write(f"\rtrain: {step * 100 // 8:3d}%|####      | {step}/8 [00:01<00:01,  1.00step/s]")
     print('{"epoch": 1, "step": 8, "validation_accuracy": 0.5, "best": true}')
@@ -59,7 +60,8 @@ def test_a_run_prints_one_line_per_task_and_the_failure_is_parsed(local_runner):
     bars = [line for line in lines if line.strip().startswith("train:")]
     assert [bar.split("%")[0].split()[-1] for bar in bars] == ["25", "50", "75", "100"]
     assert "    epoch 1, step 8, validation accuracy 0.5 (best so far)" in lines
-    assert len(lines) <= 9, lines  # no executor input, no warnings, no traceback on the console
+    assert "    min steps 64, epochs 3, raised to epochs 6, steps 66, steps per epoch 11" in lines
+    assert len(lines) <= 10, lines  # no executor input, no warnings, no traceback on the console
     assert '"executorInput"' in log.getvalue() or "executor_input" in log.getvalue()
     assert "Traceback (most recent call last):" in log.getvalue()
     failure = output.failure

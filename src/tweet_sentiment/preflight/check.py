@@ -33,7 +33,7 @@ from tweet_sentiment.core.errors import ConfigError
 from tweet_sentiment.settings import CONFIGS, RENAMED, setting
 
 # A fine-tuning learning rate above this is almost certainly a typo (5 for 5e-5): Transformer encoders
-# are fine-tuned at 1e-5..1e-4 (BERT's paper: 2e-5..5e-5; this project's default 8e-5), and far above
+# are fine-tuned at 1e-5..1e-4 (BERT's paper: 2e-5..5e-5; this project's default 5e-5), and far above
 # that AdamW drives the encoder into predicting one class. Refused unless force_learning_rate is true.
 MAX_LEARNING_RATE = 1e-3
 FORCE_LEARNING_RATE = "force_learning_rate"

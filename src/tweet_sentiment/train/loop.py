@@ -28,7 +28,7 @@ from tweet_sentiment.train.config import TrainConfig, TrainingInterrupted
 from tweet_sentiment.train.distributed import Distributed
 from tweet_sentiment.train.output import save_model
 from tweet_sentiment.train.reporting import Clock, Reporter, StepTrace, open_reporter
-from tweet_sentiment.train.setup import TrainingSetup, set_up
+from tweet_sentiment.train.setup import TrainingSetup, min_steps_record, set_up
 from tweet_sentiment.train.state import TrainingState
 
 
@@ -59,6 +59,8 @@ def train(
     resumed = checkpointer.resume(state)
     resumed_from = state.step
     reporter = open_reporter(setup, Path(output_dir), resumed_from)
+    if (raised := min_steps_record(setup)) is not None:
+        reporter.record(raised)
     if resumed is not None:
         reporter.record({"resumed_from_checkpoint": resumed.location, "step": resumed_from})
     trace = StepTrace(config.trace_dir)

@@ -111,6 +111,22 @@ def _plan_steps(lengths: list[int], config: TrainConfig, dist: Distributed) -> t
             f"{dist.world_size} processes; lower batch_size or the process count"
         )
     total_steps = math.ceil(config.epochs * steps_per_epoch)
+    if total_steps < config.min_steps:  # small data: whole epochs added (each ends with an evaluation)
+        total_steps = math.ceil(config.min_steps / steps_per_epoch) * steps_per_epoch
     if config.max_steps:
         total_steps = min(total_steps, config.max_steps)
     return steps_per_epoch, total_steps
+
+
+def min_steps_record(setup: TrainingSetup) -> dict[str, Any] | None:
+    """The log record saying that ``min_steps`` raised the epochs (small data), or None."""
+    config = setup.config
+    if setup.total_steps <= math.ceil(config.epochs * setup.steps_per_epoch):
+        return None
+    return {
+        "min_steps": config.min_steps,
+        "epochs": config.epochs,
+        "raised_to_epochs": setup.total_steps // setup.steps_per_epoch,
+        "steps": setup.total_steps,
+        "steps_per_epoch": setup.steps_per_epoch,
+    }

@@ -156,6 +156,7 @@ def test_training_selects_on_dev_and_never_reads_the_eval_split(carved_dataset, 
         seed=0,
         progress=False,
         tensorboard=False,
+        min_steps=0,
     )
     assert config.eval_split == "auto"
     summary = train(config, dataset, tmp_path / "model")

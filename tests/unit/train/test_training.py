@@ -25,6 +25,7 @@ def tiny_config(model_dir, **overrides) -> TrainConfig:
         progress=False,
         log_every_steps=2,
         num_threads=1,  # see test_training_resilience: a tiny model on a shared machine runs best on one
+        min_steps=0,  # these tests count steps per epoch; the floor has tests of its own
     )
     settings.update(overrides)
     return TrainConfig(**settings)
@@ -99,6 +100,38 @@ def test_train_writes_model_summary_and_tensorboard(tiny_model_dir, dataset_dir,
     assert {"train/loss", "train/learning_rate", "test/accuracy", "test/macro_recall"} <= tags
     saved = json.loads((tmp_path / "model" / "training_summary.json").read_text())
     assert saved["saved_model_digest"] == summary["saved_model_digest"]
+
+
+@pytest.mark.parametrize(
+    "epochs, min_steps, max_steps, world_size, expected",
+    [
+        (2, 0, 0, 1, 24),  # the floor off: epochs x 12 steps per epoch
+        (2, 30, 0, 1, 36),  # 24 < 30: whole epochs added (3), not 30 steps cut mid-epoch
+        (3, 30, 0, 1, 36),  # already above the floor: unchanged
+        (0.5, 20, 0, 1, 24),  # half an epoch (6 steps) under the floor: 2 whole epochs
+        (2, 30, 30, 1, 30),  # max_steps still caps (smoke runs)
+        (2, 30, 0, 2, 30),  # two ranks: 6 steps per epoch each, 5 epochs
+    ],
+)
+def test_min_steps_raises_small_data_to_whole_epochs(epochs, min_steps, max_steps, world_size, expected):
+    from tweet_sentiment.train.distributed import Distributed
+    from tweet_sentiment.train.setup import _plan_steps
+
+    config = TrainConfig(epochs=epochs, batch_size=8, min_steps=min_steps, max_steps=max_steps)
+    lengths = [10] * 90  # 90 tweets in batches of 8: 12 steps per epoch on one process
+    assert _plan_steps(lengths, config, Distributed(rank=0, world_size=world_size))[1] == expected
+
+
+def test_a_run_raised_by_min_steps_says_so_and_evaluates_every_epoch(
+    tiny_model_dir, dataset_dir, tmp_path, capsys
+):
+    summary = train(tiny_config(tiny_model_dir, min_steps=30), dataset_dir, tmp_path / "model")
+    assert summary["steps"] == summary["planned_steps"] == 36 and summary["epochs_run"] == 3
+    assert [h["step"] for h in summary["history"] if "test_macro_recall" in h] == [12, 24, 36]
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"min_steps"' in line]
+    assert records == [
+        {"min_steps": 30, "epochs": 2, "raised_to_epochs": 3, "steps": 36, "steps_per_epoch": 12}
+    ]
 
 
 def test_resume_from_a_checkpoint_reproduces_the_uninterrupted_run(tiny_model_dir, dataset_dir, tmp_path):

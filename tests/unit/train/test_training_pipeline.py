@@ -62,6 +62,7 @@ def test_run_train_logs_metrics_and_leaves_no_checkpoints(tiny_model_dir, datase
         batch_size=16,
         max_length=32,
         checkpoint_every_steps=2,
+        min_steps=0,
         metrics_sink=sink,
     )
     summary = json.loads((output / "training_summary.json").read_text())

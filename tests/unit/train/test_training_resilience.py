@@ -49,6 +49,7 @@ def _config(model_dir, checkpoints: Path, **overrides) -> TrainConfig:
         # One thread: on a shared 2-core machine, OpenMP threads of a tiny model wait on each other
         # far longer than they compute (measured 50x slower with 2 threads under load).
         num_threads=1,
+        min_steps=0,  # step counts here are epochs x batches; the floor has tests of its own
     )
     settings.update(overrides)
     return TrainConfig(**settings)
@@ -217,6 +218,7 @@ def test_ddp_two_cpu_processes_train_on_disjoint_data_and_save_rank0s_model(
         device="cpu",
         num_threads=1,
         trace_dir=str(trace),
+        min_steps=0,
     )
     summary = launch_training(config, dataset_dir, output, nproc=2)
     assert summary["world_size"] == 2
