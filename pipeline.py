@@ -255,6 +255,7 @@ def create_pipeline(options: PipelineOptions | None = None):
         dev_fraction: float = default("dev_fraction"),
         model_name: str = default("model_name"),
         epochs: float = default("epochs"),
+        min_steps: int = default("min_steps"),
         learning_rate: float = default("learning_rate"),
         force_learning_rate: bool = default("force_learning_rate"),
         class_weight_power: float = default("class_weight_power"),

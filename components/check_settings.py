@@ -19,6 +19,7 @@ def check_settings(
     dev_fraction: float,
     model_name: str,
     epochs: float,
+    min_steps: int,
     learning_rate: float,
     force_learning_rate: bool,
     class_weight_power: float,
