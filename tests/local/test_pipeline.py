@@ -98,12 +98,16 @@ def test_whole_pipeline_runs_locally(tiny_model_dir, raw_data_dir, tmp_path, cap
     assert lines[-1] == f"report: {next((tmp_path / 'root').glob('*/report.html'))}"
     assert "Executor" not in out and "executor_input" not in out
     assert f"registered: version 1 at {tmp_path / 'reg' / 'versions' / '000001'}" in out
-    # A gate that cannot be met: the run ends with exit code 3, nothing new is registered, the reason
-    # is printed.
+    # A gate that cannot be met (a perfect score after one epoch, the step floor off): the run
+    # ends with exit code 3, nothing new is registered, the reason is printed.
     assert (
         pipeline.main(
             [
                 *args[:-4],
+                "--epochs",
+                "1",
+                "--min-steps",
+                "0",
                 "--min-accuracy",
                 "1.0",
                 "--min-macro-recall",
