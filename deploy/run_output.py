@@ -184,9 +184,7 @@ def _describe_record(line: str) -> str:
     except json.JSONDecodeError:
         return line
     parts = [
-        f"{key.replace('_', ' ')} {value:.4g}"
-        if isinstance(value, float)
-        else f"{key.replace('_', ' ')} {value}"
+        f"{key.replace('_', ' ')} {f'{value:.4g}' if isinstance(value, float) else value}"
         for key, value in record.items()
         if not isinstance(value, bool)
     ]

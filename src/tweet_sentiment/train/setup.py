@@ -110,7 +110,7 @@ def _plan_steps(lengths: list[int], config: TrainConfig, dist: Distributed) -> t
             f"{len(lengths)} training examples make no full batch of {config.batch_size} per each of "
             f"{dist.world_size} processes; lower batch_size or the process count"
         )
-    total_steps = math.ceil(config.epochs * steps_per_epoch)
+    total_steps = _steps_of_epochs(config, steps_per_epoch)
     if total_steps < config.min_steps:  # small data: whole epochs added (each ends with an evaluation)
         total_steps = math.ceil(config.min_steps / steps_per_epoch) * steps_per_epoch
     if config.max_steps:
@@ -118,10 +118,15 @@ def _plan_steps(lengths: list[int], config: TrainConfig, dist: Distributed) -> t
     return steps_per_epoch, total_steps
 
 
+def _steps_of_epochs(config: TrainConfig, steps_per_epoch: int) -> int:
+    """The steps that ``config.epochs`` asks for, before ``min_steps`` and ``max_steps``."""
+    return math.ceil(config.epochs * steps_per_epoch)
+
+
 def min_steps_record(setup: TrainingSetup) -> dict[str, Any] | None:
     """The log record saying that ``min_steps`` raised the epochs (small data), or None."""
     config = setup.config
-    if setup.total_steps <= math.ceil(config.epochs * setup.steps_per_epoch):
+    if setup.total_steps <= _steps_of_epochs(config, setup.steps_per_epoch):
         return None
     return {
         "min_steps": config.min_steps,
